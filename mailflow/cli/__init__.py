@@ -1,0 +1,116 @@
+"""The command line: parse options, load config, call one function, print.
+
+Exit codes: 0 ok, 1 user/config/rule error (one line, no traceback), 2 usage.
+The commands live by area: ``records`` (requirements, rules), ``mail``
+(ingest, poll, run, outbox), ``admin`` (db, demo); this module holds the
+group and what they share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailflow import pipeline
+from mailflow.config import Config, load_config
+from mailflow.errors import MailflowError
+from mailflow.fetch.files import SourceError, iter_sources
+from mailflow.store.session import db_reason, open_store
+
+
+class _Group(click.Group):
+    """Turns every MailflowError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MailflowError as err:
+            click.echo(f"mailflow: error: {err}", err=True)
+            ctx.exit(1)
+        except SQLAlchemyError as err:  # whatever a command did not expect from the database
+            click.echo(f"mailflow: error: database: {db_reason(err)}", err=True)
+            ctx.exit(1)
+
+
+def config_of(ctx: click.Context) -> Config:
+    return ctx.obj["config"]
+
+
+def dump(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(cls=_Group)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="MAILFLOW_CONFIG",
+              help="TOML configuration (default: $MAILFLOW_CONFIG, else built-in defaults).")
+@click.version_option(package_name="mailflow")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """mailflow: a support inbox turned into a disciplined requirement desk."""
+    ctx.ensure_object(dict)
+    if ctx.invoked_subcommand != "demo":
+        ctx.obj["config"] = load_config(config_path)
+
+
+def fixed_now(text: str | None, what: str) -> datetime | None:
+    """A pretend clock for reproducible runs and tests; must carry a time zone."""
+    if not text:
+        return None
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise MailflowError(f"{what} {text!r}: not an ISO 8601 time") from None
+    if now.tzinfo is None:
+        raise MailflowError(f"{what} {text}: give a time zone, e.g. 2026-11-23T10:00:00+08:00")
+    return now
+
+
+def runtime_for(config: Config, now: datetime | None = None) -> pipeline.Runtime:
+    now = now or fixed_now(os.environ.get("MAILFLOW_NOW"), "MAILFLOW_NOW")
+    store = open_store(config.database_url)
+    return pipeline.load_runtime(config, store, clock=(lambda: now) if now else None)
+
+
+def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple[list[pipeline.Outcome], int]:
+    """Process every mail under ``paths``; bad mail is quarantined, the batch goes on.
+
+    Returns the outcomes and how many sources could not be read at all.
+    """
+    outcomes = []
+    unreadable = 0
+    for item in iter_sources(paths):
+        if isinstance(item, SourceError):
+            click.echo(f"{item.source}: error: {item.reason}", err=True)
+            unreadable += 1
+            outcomes.append(pipeline.Outcome(pipeline.FAILED, item.source, reason=item.reason))
+            continue
+        outcome = pipeline.process(item.raw, item.source, rt)
+        outcomes.append(outcome)
+        if outcome.kind == pipeline.FAILED:
+            click.echo(outcome.line(), err=True)
+        elif verbose:
+            click.echo(outcome.line())
+    return outcomes, unreadable
+
+
+def summary(outcomes: list[pipeline.Outcome]) -> str:
+    counts = Counter(o.kind for o in outcomes)
+    queued = sum(o.queued for o in outcomes)
+    order = [pipeline.NEW, pipeline.FOLLOW_UP, pipeline.STAFF, pipeline.DUPLICATE, pipeline.AUTOMATED, pipeline.FAILED]
+    parts = [f"{counts.get(k, 0)} {k.replace('_', '-')}" for k in order]
+    return f"{len(outcomes)} mail(s): " + ", ".join(parts) + f"; {queued} reply(ies) queued"
+
+
+def main() -> None:
+    cli(obj={})
+
+
+
+# Importing the areas registers their commands on ``cli``.
+from mailflow.cli import admin, mail, records  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,85 @@
+"""Commands that set things up: db upgrade, demo."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+import mailflow
+from mailflow import pipeline
+from mailflow.cli import cli, config_of, fixed_now, ingest_paths, runtime_for, summary
+from mailflow.config import Config, DatabaseConfig, PathsConfig
+from mailflow.store.session import upgrade
+from mailflow.store.tables import Requirement
+from mailflow.views import table
+
+PACKAGE = Path(mailflow.__file__).resolve().parent
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply Alembic migrations up to the newest schema."""
+    from mailflow.store.session import make_engine
+
+    config = config_of(ctx)
+    head = upgrade(make_engine(config.database_url))
+    click.echo(f"database at revision {head}")
+
+
+def _bundled(name: str) -> Path:
+    """rules/ or reply_templates/: from the working directory, else beside the package."""
+    here = Path.cwd() / name
+    return here if here.is_dir() else PACKAGE.parent / name
+
+
+@cli.command()
+@click.option("--dir", "out_dir", default="var/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the demo database, attachments and replies go (emptied first).")
+@click.option("--now", "now_text", help="Pretend it is this moment (ISO 8601), for reproducible output.")
+@click.option("-v", "--verbose", is_flag=True)
+def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
+    """The embedded default: sample inbox -> SQLite -> replies as .eml files."""
+    from mailflow.send.outbox import export_eml, list_outbox
+
+    base = Path(out_dir)
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    config = Config(
+        database=DatabaseConfig(url=f"sqlite:///{base.resolve() / 'mailflow.db'}"),
+        paths=PathsConfig(rules=str(_bundled("rules")), templates=str(_bundled("reply_templates")),
+                          attachments=str(base.resolve() / "attachments")),
+        source="<demo>",
+    )
+    rt = runtime_for(config, fixed_now(now_text, "--now"))
+    inbox = PACKAGE / "demo" / "inbox"
+    outcomes, _ = ingest_paths(rt, [str(inbox)], verbose)
+    with rt.store.session() as session:
+        reqs = list(session.scalars(select(Requirement).order_by(Requirement.id)))
+        queued = list_outbox(session)
+        written = export_eml(queued, base / "outbox")
+        replies = Counter(row.requirement_id for row in queued)
+        click.echo(table(
+            ["ID", "TYPE", "PRIO", "STAGE", "CUSTOMER", "OWNER", "REPLIES", "SUBJECT"],
+            [[r.id, r.type, r.priority, r.customer_stage, r.customer or "-", r.owner or "-",
+              str(replies.get(r.id, 0)), r.subject] for r in reqs],
+            limits={4: 18, 7: 36},
+        ))
+    other = [o for o in outcomes if o.kind not in (pipeline.NEW,)]
+    if other:
+        click.echo("")
+        for o in other:
+            click.echo(f"  {Path(o.source).name}: {o.kind} {o.requirement_id or ''} {o.reason}".rstrip())
+    click.echo("")
+    click.echo(summary(outcomes))
+    click.echo(f"database: {base / 'mailflow.db'}   replies: {len(written)} .eml file(s) in {base / 'outbox'}")

@@ -1,0 +1,168 @@
+"""Commands that move mail: ingest, poll, run, outbox list/send/export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailflow import pipeline
+from mailflow.cli import cli, config_of, dump, ingest_paths, runtime_for, summary
+from mailflow.errors import MailflowError
+from mailflow.views import outbox_json, table
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-v", "--verbose", is_flag=True, help="One line per mail, not just failures.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[str, ...], verbose: bool) -> None:
+    """Ingest .eml files, directories of them, Maildirs or mbox files."""
+    rt = runtime_for(config_of(ctx))
+    outcomes, unreadable = ingest_paths(rt, list(paths), verbose)
+    click.echo(summary(outcomes))
+    if unreadable:
+        ctx.exit(1)  # a path the user named could not be read: say so in the exit status too
+
+
+@cli.group()
+def outbox() -> None:
+    """Mail waiting to be sent."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "blocked"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    from mailflow.send.outbox import list_outbox
+
+    rt = runtime_for(config_of(ctx))
+    with rt.store.session() as session:
+        rows = list_outbox(session, status)
+        data = [outbox_json(r) for r in rows]
+    if as_json:
+        dump(data)
+        return
+    click.echo(table(["REQUIREMENT", "KIND", "STATUS", "TEMPLATE", "TO", "SUBJECT"],
+                     [[d["requirement"] or "-", d["kind"], d["status"], d["template"], ", ".join(d["to"]),
+                       d["subject"]] for d in data], limits={5: 40}))
+
+
+@outbox.command("send")
+@click.option("--limit", type=int, help="Send at most this many mails.")
+@click.pass_context
+def outbox_send(ctx: click.Context, limit: int | None) -> None:
+    """Send due mail over SMTP; temporary failures are retried later, never dropped."""
+    from mailflow.config import secret
+    from mailflow.send.sender import send_pending
+
+    config = config_of(ctx)
+    rt = runtime_for(config)
+    report = send_pending(rt.store, config.smtp, secret(config.smtp, "smtp"), now=rt.clock, limit=limit)
+    for line in report.lines:
+        click.echo(line, err=True)
+    click.echo(report.summary())
+
+
+@outbox.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--status", default="pending", show_default=True)
+@click.pass_context
+def outbox_export(ctx: click.Context, directory: str, status: str) -> None:
+    """Write queued mail as .eml files instead of sending it."""
+    from mailflow.send.outbox import export_eml, list_outbox
+
+    rt = runtime_for(config_of(ctx))
+    with rt.store.session() as session:
+        paths = export_eml(list_outbox(session, status), Path(directory))
+    click.echo(f"{len(paths)} mail(s) written to {directory}")
+
+
+class _Progress:
+    """A bar per mailbox, only for a large backlog on a terminal: cron logs stay clean."""
+
+    THRESHOLD = 50
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, mailbox: str, total: int) -> None:
+        self.finish()
+        if total > self.THRESHOLD and sys.stdout.isatty():
+            self._bar = click.progressbar(length=total, label=f"{mailbox}: {total} new mail(s)")
+            self._bar.__enter__()
+
+    def advance(self, _outcome: pipeline.Outcome) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def finish(self) -> None:
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Fetch what is there now, process it, send the outbox, exit.")
+@click.pass_context
+def poll(ctx: click.Context, once: bool) -> None:
+    """Fetch new mail from every configured IMAP mailbox, process it, send the replies."""
+    from mailflow.config import secret
+    from mailflow.fetch.imap import poll_all
+    from mailflow.send.sender import send_pending
+
+    if not once:
+        raise click.UsageError("give --once (to keep watching the mailboxes, run `mailflow run`)")
+    config = config_of(ctx)
+    if not config.imap_mailboxes:
+        raise MailflowError(f"{config.source}: no mailbox to poll: set [imap] host (and [[mailboxes]] for more)")
+    rt = runtime_for(config)
+    progress = _Progress()
+    try:
+        report = poll_all(rt, on_backlog=progress.start, on_outcome=progress.advance)
+    finally:
+        progress.finish()
+    for line in report.lines:
+        click.echo(line, err=True)
+    sent = 0
+    if config.smtp.host:
+        sending = send_pending(rt.store, config.smtp, secret(config.smtp, "smtp"), now=rt.clock)
+        sent = sending.sent
+        for line in sending.lines:
+            click.echo(line, err=True)
+        if sending.stopped:
+            click.echo(f"sending stopped: {sending.stopped}", err=True)
+    else:
+        click.echo("not sending: smtp.host is not set (the replies wait in the outbox)", err=True)
+    count = report.count
+    click.echo(f"fetched {report.fetched} / new {count(pipeline.NEW)} / "
+               f"follow-ups {count(pipeline.FOLLOW_UP, pipeline.STAFF)} / commands 0 / "
+               f"skipped automated {count(pipeline.AUTOMATED)} / duplicates {count(pipeline.DUPLICATE)} / "
+               f"failed {count(pipeline.FAILED)} / sent {sent}")
+    for error in report.errors:
+        click.echo(f"mailflow: error: {error}", err=True)
+    if report.errors:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Plain lines for people, JSON lines for log collectors.")
+@click.pass_context
+def run(ctx: click.Context, log_format: str) -> None:
+    """Daemon: IMAP IDLE on every mailbox, send the outbox; stops cleanly on SIGTERM/SIGINT."""
+    import signal
+    import threading
+
+    from mailflow.daemon import run as run_daemon
+    from mailflow.logs import setup_logging
+
+    setup_logging(log_format)
+    rt = runtime_for(config_of(ctx))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_daemon(rt, stop)

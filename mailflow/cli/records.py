@@ -1,0 +1,136 @@
+"""Commands that look at records and rules: requirements list/show, rules check/explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from mailflow import pipeline
+from mailflow.cli import cli, config_of, dump, runtime_for
+from mailflow.errors import MailflowError
+from mailflow.store.tables import Requirement
+from mailflow.views import requirement_json, table
+
+
+@cli.group()
+def requirements() -> None:
+    """Look at requirement records."""
+
+
+# What a requirement's JSON includes, loaded in one query per relation, not per row.
+_FULL = (selectinload(Requirement.messages), selectinload(Requirement.events), selectinload(Requirement.attachments))
+
+
+@requirements.command("list")
+@click.option("--status")
+@click.option("--owner")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def requirements_list(ctx: click.Context, status: str | None, owner: str | None, as_json: bool) -> None:
+    config = config_of(ctx)
+    rt = runtime_for(config)
+    with rt.store.session() as session:
+        stmt = select(Requirement).order_by(Requirement.id).options(*_FULL)
+        if status:
+            stmt = stmt.where(Requirement.status == status)
+        if owner:
+            stmt = stmt.where(Requirement.owner == owner)
+        rows = list(session.scalars(stmt))
+        if as_json:
+            dump([requirement_json(r, rt.tz) for r in rows])
+            return
+        click.echo(_requirements_table(rows))
+
+
+def _requirements_table(rows: list[Requirement]) -> str:
+    return table(
+        ["ID", "STATUS", "TYPE", "PRIO", "STAGE", "CUSTOMER", "OWNER", "SUBJECT"],
+        [[r.id, r.status, r.type, r.priority, r.customer_stage, r.customer or "-", r.owner or "-", r.subject]
+         for r in rows],
+        limits={5: 18, 7: 40},
+    )
+
+
+@requirements.command("show")
+@click.argument("requirement_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def requirements_show(ctx: click.Context, requirement_id: str, as_json: bool) -> None:
+    rt = runtime_for(config_of(ctx))
+    with rt.store.session() as session:
+        req = session.scalar(select(Requirement).where(Requirement.id == requirement_id.upper()).options(*_FULL))
+        if req is None:
+            raise MailflowError(f"no requirement {requirement_id}")
+        data = requirement_json(req, rt.tz)
+    if as_json:
+        dump(data)
+        return
+    click.echo(_show_text(data))
+
+
+def _show_text(d: dict[str, Any]) -> str:
+    lines = [
+        f"{d['id']}  [{d['status']}]  {d['subject']}",
+        f"type: {d['type']}   priority: {d['priority']}   owner: {d['owner'] or '-'} ({d['owner_reason']})",
+        f"customer: {d['customer'] or '-'}   stage: {d['customer_stage']}   tier: {d['customer_tier']}",
+        f"submitter: {d['submitter']['name']} <{d['submitter']['email']}>   liaison: {d['liaison'] or '-'}",
+        f"submitted: {d['submitted_at']}   answer due: {d['due_at']}",
+        "",
+        d["description"],
+        "",
+    ]
+    for a in d["attachments"]:
+        lines.append(f"attachment: {a['filename']} ({a['size']} bytes, sha256 {a['sha256'][:12]}…)")
+    lines.append("process log (newest first):")
+    for e in reversed(d["events"]):
+        lines.append(f"  {e['at']}  {e['actor']}  {e['kind']}: {e['detail']}")
+    return "\n".join(lines)
+
+
+@cli.group()
+def rules() -> None:
+    """Validate and explain the YAML rules."""
+
+
+@rules.command("check")
+@click.pass_context
+def rules_check(ctx: click.Context) -> None:
+    """Validate every rule file and template; exit 1 with file:line on error."""
+    from mailflow.classify import check_rules
+    from mailflow.reply import check_templates
+    from mailflow.reply.guard import COMMITMENT_FILE, check_commitment
+
+    config = config_of(ctx)
+    rules_dir = config.path(config.paths.rules)
+    errors = (check_rules(rules_dir) + check_commitment(rules_dir / COMMITMENT_FILE)
+              + check_templates(config.path(config.paths.templates)))
+    for line in errors:
+        click.echo(line, err=True)
+    if errors:
+        ctx.exit(1)
+    click.echo("rules and templates OK")
+
+
+@rules.command("explain")
+@click.argument("eml", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def rules_explain(ctx: click.Context, eml: str) -> None:
+    """Dry run: which rules fire for this mail, and what would be sent."""
+    from mailflow.classify import explain
+    from mailflow.parse import parse
+
+    config = config_of(ctx)
+    rt = runtime_for(config)
+    mail = parse(Path(eml).read_bytes())
+    decision, drafts = pipeline.preview(mail, rt)
+    for line in explain(mail, rt.rules, decision):
+        click.echo(line)
+    click.echo("")
+    if mail.automated:
+        click.echo(f"automated mail ({mail.automated}): nothing would be sent")
+    for d in drafts:
+        click.echo(f"would send [{d.kind}] {d.template} to {', '.join(d.to)}: {d.subject}")

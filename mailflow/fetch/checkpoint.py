@@ -1,0 +1,57 @@
+"""Where the IMAP poller stands: UIDVALIDITY and the last UID done, per (mailbox, folder).
+
+A UID is recorded only after its mail is committed by the pipeline *and*
+flagged or moved on the server, so a crash anywhere in between means the
+mail is fetched again — and the pipeline's de-duplication makes that a
+no-op. The checkpoint never moves backwards under the same UIDVALIDITY.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from mailflow.store.session import Store, StoreError, db_reason
+from mailflow.store.tables import ImapFolder
+
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    uidvalidity: int
+    last_uid: int
+
+
+def load_checkpoint(store: Store, mailbox: str, folder: str) -> Checkpoint | None:
+    try:
+        with store.session() as session:
+            row = session.get(ImapFolder, (mailbox, folder))
+            return Checkpoint(row.uidvalidity, row.last_uid) if row is not None else None
+    except SQLAlchemyError as err:
+        raise StoreError(f"imap state of {mailbox}/{folder}: {db_reason(err)}") from None
+
+
+def save_checkpoint(store: Store, mailbox: str, folder: str, *, uidvalidity: int, last_uid: int,
+                    now: datetime) -> None:
+    """Record ``last_uid`` as done under ``uidvalidity``; a new UIDVALIDITY replaces the old state."""
+    for attempt in (1, 2):
+        try:
+            with store.session() as session:
+                row = session.get(ImapFolder, (mailbox, folder), with_for_update=True)
+                if row is None:
+                    session.add(ImapFolder(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity,
+                                           last_uid=last_uid, updated_at=now))
+                elif row.uidvalidity != uidvalidity:
+                    row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, last_uid, now
+                elif last_uid > row.last_uid:
+                    row.last_uid, row.updated_at = last_uid, now
+            return
+        except IntegrityError:
+            if attempt == 2:  # another poller inserted the row between our read and insert: update it
+                raise StoreError(f"imap state of {mailbox}/{folder}: cannot be recorded") from None
+        except SQLAlchemyError as err:
+            raise StoreError(f"imap state of {mailbox}/{folder}: {db_reason(err)}") from None
+

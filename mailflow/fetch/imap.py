@@ -1,0 +1,306 @@
+"""The IMAP poller: new mail in one folder of one mailbox -> pipeline -> flagged or moved.
+
+Exactly once, as far as IMAP allows, by doing things in this order for
+each mail: fetch with ``BODY.PEEK[]`` (nothing changes on the server),
+``pipeline.process`` (record and outbox rows committed in one
+transaction), *then* flag ``\\Seen`` or move it to ``processed_folder``,
+*then* record its UID as done (``checkpoint``). A crash between any two
+steps leaves the mail to be fetched again, and the pipeline recognises
+it (Message-ID, else content hash): processed once, answered once.
+
+- **UIDs, not \\Seen.** What is new is "UID above the checkpoint", so a
+  person reading the inbox in a mail client cannot hide mail from us.
+  When the server's UIDVALIDITY changes the UIDs mean nothing any more:
+  the folder is read again from UID 1 and de-duplication skips what we
+  already have.
+- **Failed mail** (``Outcome.kind == "failed"``: quarantined raw in the
+  database with the reason) moves to ``failed_folder``, or is flagged
+  ``\\Seen`` and ``$MailflowFailed``; it is never deleted, and once its UID
+  is recorded never fetched again (no retrying forever).
+- **Bounded memory.** Sizes are fetched first and bodies in batches of at
+  most ``batch`` mails and ``BATCH_BYTES`` bytes; a larger mail comes alone.
+- **Folders** are written with ``/`` in the config and translated to the
+  server's hierarchy delimiter (``.`` on Maildir++ servers); missing
+  ``processed_folder``/``failed_folder`` are created (and subscribed).
+- **Daemon-ready.** ``ImapMailbox`` connects once and polls many times,
+  reconnecting when the connection was dropped; ``idle_wait`` blocks in
+  IMAP IDLE until the server announces mail.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from imapclient import IMAPClient
+
+from mailflow import pipeline
+from mailflow.config import ImapConfig, secret
+from mailflow.fetch.checkpoint import load_checkpoint, save_checkpoint
+from mailflow.fetch.connect import FetchError, open_client, where
+from mailflow.fetch.folders import Folders
+from mailflow.fetch.oauth2 import TokenError, TokenSource
+from mailflow.fetch.report import PollFailed, PollReport, Tally
+from mailflow.net import error_text
+from mailflow.pipeline import Outcome, Runtime
+
+__all__ = ["FAILED_KEYWORD", "FetchError", "ImapMailbox", "PollFailed", "PollReport", "poll_all"]
+
+log = logging.getLogger(__name__)
+
+BATCH_BYTES = 32 * 1024 * 1024  # bodies held in memory at once (a larger single mail comes alone)
+FAILED_KEYWORD = b"$MailflowFailed"
+SEEN = b"\\Seen"
+# What a lost connection looks like from imaplib / the socket layer.
+_DROPPED = (imaplib.IMAP4.abort, OSError)
+
+
+class ImapMailbox:
+    """One configured mailbox: ``connect()``, then ``poll(rt)`` as often as wanted, then ``close()``."""
+
+    def __init__(self, config: ImapConfig, *, what: str = "imap") -> None:
+        self.config = config
+        self.what = what  # how config errors name this mailbox's section: "imap", "mailboxes[bugs]"
+        self._client: IMAPClient | None = None
+        self._tokens = TokenSource(config.oauth2, self.what) if config.oauth2.enabled else None
+        self._folders_of: Folders | None = None
+        self._uidnext = 0  # UIDNEXT when the folder was last selected
+        self._polled_below = 0  # every UID below this one was seen by the last poll
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def client(self) -> IMAPClient | None:
+        """The live connection (for IDLE and the like), or None when not connected."""
+        return self._client
+
+    def __enter__(self) -> ImapMailbox:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Connect and log in; raises FetchError (unreachable, TLS, login) or ConfigError, in one line."""
+        self.close()
+        password = None if self._tokens else secret(self.config, self.what)
+        self._client = open_client(self.config, self.what, password=password, tokens=self._tokens)
+        self._folders_of = Folders(self._client)
+
+    def close(self) -> None:
+        client, self._client, self._folders_of = self._client, None, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001  (a dead connection has nothing left to close politely)
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # Polling
+    def poll(self, rt: Runtime, *, batch: int = 100, on_backlog: Callable[[int], None] | None = None,
+             on_outcome: Callable[[Outcome], None] | None = None) -> PollReport:
+        """Fetch and process every mail above the checkpoint; reconnect once if the connection drops.
+
+        ``on_backlog(n)`` is called once the number of new mails is known,
+        ``on_outcome`` after each mail is done. Raises FetchError when the
+        server cannot be used, StoreError when the database cannot.
+        """
+        tally = Tally()
+        for attempt in (1, 2):
+            try:
+                self._ensure_connected()
+                self._poll(rt, tally, max(1, batch), on_backlog, on_outcome)
+                return tally.report(self.name)
+            except _DROPPED as err:  # the connection died under us: once more on a new one
+                self.close()
+                if attempt == 2:
+                    raise PollFailed(f"{where(self.config)}: connection lost: {error_text(err)}",
+                                     tally.report(self.name)) from None
+                tally.lines.append(f"{self.name}: connection lost ({error_text(err)}); reconnected")
+            except (FetchError, TokenError) as err:  # unreachable, login refused, no such folder: no retry now
+                raise PollFailed(str(err), tally.report(self.name)) from None
+            except imaplib.IMAP4.error as err:  # a NO or BAD we did not expect
+                raise PollFailed(f"{where(self.config)}: the server refused: {error_text(err)}",
+                                 tally.report(self.name)) from None
+        raise AssertionError("unreachable")
+
+    def _ensure_connected(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.noop()
+                return
+            except _DROPPED:
+                self.close()
+        self.connect()
+
+    def _poll(self, rt: Runtime, tally: Tally, batch: int, on_backlog: Callable[[int], None] | None,
+              on_outcome: Callable[[Outcome], None] | None) -> None:
+        client = self._live()
+        folder = self.config.folder
+        uidvalidity, exists = self._select()
+        state = load_checkpoint(rt.store, self.name, folder)
+        last = state.last_uid if state is not None and state.uidvalidity == uidvalidity else 0
+        if state is not None and state.uidvalidity != uidvalidity:
+            tally.lines.append(f"{self.name}/{folder}: UIDVALIDITY changed ({state.uidvalidity} -> {uidvalidity}): "
+                               f"reading the folder again from UID 1; mail already ingested is skipped")
+        if state is None or state.uidvalidity != uidvalidity:
+            save_checkpoint(rt.store, self.name, folder, uidvalidity=uidvalidity, last_uid=0, now=rt.clock())
+        uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last) if exists else []
+        self._polled_below = max(self._uidnext, max(uids, default=last) + 1)  # all below it was listed now
+        if on_backlog is not None:
+            on_backlog(len(uids))
+        for start in range(0, len(uids), batch):
+            listed = client.fetch(uids[start:start + batch], [b"RFC822.SIZE"])
+            sizes = {uid: int(listed.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in uids[start:start + batch]}
+            for chunk in _chunks(sizes):
+                bodies = client.fetch(chunk, [b"BODY.PEEK[]"])
+                for uid in chunk:
+                    self._take(rt, uid, bodies.pop(uid, {}).get(b"BODY[]"), uidvalidity, tally, on_outcome)
+
+    def _take(self, rt: Runtime, uid: int, raw: bytes | None, uidvalidity: int, tally: Tally,
+              on_outcome: Callable[[Outcome], None] | None) -> None:
+        """One mail: processed (committed), then flagged or moved, then its UID recorded as done."""
+        if raw is None:  # expunged by someone else since we listed it: nothing left to take
+            tally.lines.append(f"{self._source(uid)}: gone from the server before it was fetched")
+        else:
+            outcome = pipeline.process(raw, self._source(uid), rt)
+            self._settle(uid, outcome, tally)
+            tally.outcomes.append(outcome)
+        save_checkpoint(rt.store, self.name, self.config.folder, uidvalidity=uidvalidity, last_uid=uid,
+                        now=rt.clock())
+        if raw is not None and on_outcome is not None:
+            on_outcome(tally.outcomes[-1])
+
+    def _source(self, uid: int) -> str:
+        return f"imap:{self.name}/{self.config.folder}#{uid}"
+
+    def _select(self) -> tuple[int, int]:
+        """SELECT the folder: its UIDVALIDITY and how many mails it holds."""
+        try:
+            status = self._live().select_folder(self._folders.server_name(self.config.folder))
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as err:
+            raise FetchError(f"{where(self.config)}: cannot open folder {self.config.folder!r}: {error_text(err)}") from None
+        self._uidnext = int(status.get(b"UIDNEXT", 0))
+        return int(status[b"UIDVALIDITY"]), int(status.get(b"EXISTS", 1))
+
+    def _settle(self, uid: int, outcome: Outcome, tally: Tally) -> None:
+        """After the commit: the mail leaves the way of the next poll, and a person can see what happened."""
+        failed = outcome.quarantined  # now, or before a crash that came between commit and flag
+        if failed:
+            tally.lines.append(outcome.line())
+        target = self.config.failed_folder if failed else self.config.processed_folder
+        client = self._live()
+        try:
+            if target:
+                self._folders.move(uid, target)
+                return
+            client.add_flags([uid], [SEEN, FAILED_KEYWORD] if failed else [SEEN], silent=True)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as err:
+            # The mail is safe in the database; say so and make sure it is at least not new any more.
+            tally.lines.append(f"{self._source(uid)}: stored, but the server refused to "
+                               f"{'move it to ' + repr(target) if target else 'flag it'}: {error_text(err)}")
+            if target or failed:
+                try:
+                    client.add_flags([uid], [SEEN], silent=True)
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error:
+                    pass
+
+    @property
+    def _folders(self) -> Folders:
+        if self._folders_of is None:
+            raise FetchError(f"{where(self.config)}: not connected")
+        return self._folders_of
+
+    def _live(self) -> IMAPClient:
+        if self._client is None:
+            raise FetchError(f"{where(self.config)}: not connected")
+        return self._client
+
+    # Waiting for mail (for the daemon)
+    def idle_wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Wait in IMAP IDLE until the server announces mail, ``timeout`` passes, or ``stop`` is set.
+
+        True when mail arrived (or may have: no IDLE support means "poll
+        now"). Keep ``timeout`` under the server's limit (RFC 2177: re-IDLE
+        at least every 29 minutes). ``stop`` is looked at every second
+        within the one IDLE command, so a daemon stops promptly without
+        re-issuing IDLE more often. A dropped connection is a FetchError.
+        """
+        try:
+            self._ensure_connected()
+            client = self._live()
+            self._select()
+            if self._uidnext > self._polled_below:
+                return True  # arrived after the last poll listed the folder: IDLE would not announce it
+            if not client.has_capability("IDLE"):
+                if stop is not None:
+                    stop.wait(timeout)
+                else:
+                    time.sleep(timeout)
+                return True
+            client.idle()
+            responses: list = []
+            deadline = time.monotonic() + timeout
+            try:
+                while not responses and not (stop is not None and stop.is_set()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    responses = client.idle_check(timeout=min(1.0, left) if stop is not None else left)
+            finally:
+                _text_done, more = client.idle_done()
+        except _DROPPED as err:
+            self.close()
+            raise FetchError(f"{where(self.config)}: connection lost while idling: {error_text(err)}") from None
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in [*responses, *more])
+
+
+def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
+    """At most ``BATCH_BYTES`` bytes of mail per chunk, in UID order; a larger mail comes alone."""
+    chunk: list[int] = []
+    total = 0
+    for uid in sorted(sizes):
+        if chunk and total + sizes[uid] > BATCH_BYTES:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += sizes[uid]
+    if chunk:
+        yield chunk
+
+
+
+def poll_all(rt: Runtime, *, batch: int = 100, on_backlog: Callable[[str, int], None] | None = None,
+             on_outcome: Callable[[Outcome], None] | None = None) -> PollReport:
+    """One poll of every configured mailbox, each on its own connection.
+
+    A mailbox that cannot be reached is an ``errors`` line and the others
+    are still polled; configuration and database errors raise.
+    """
+    report = PollReport()
+    for config in rt.config.imap_mailboxes:
+        what = "imap" if config is rt.config.imap else f"mailboxes[{config.name}]"
+        backlog = (lambda n, name=config.name: on_backlog(name, n)) if on_backlog is not None else None
+        try:
+            with ImapMailbox(config, what=what) as box:
+                report += box.poll(rt, batch=batch, on_backlog=backlog, on_outcome=on_outcome)
+        except PollFailed as err:
+            report += err.report + PollReport(errors=(str(err),))
+        except (FetchError, TokenError) as err:
+            report += PollReport((config.name,), errors=(str(err),))
+    return report

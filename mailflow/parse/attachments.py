@@ -1,0 +1,81 @@
+"""Attached files: decoded names made safe, bytes hashed.
+
+A file name in mail is attacker-controlled text that later becomes part of a
+path on our disk and a name in an outgoing mail, so it is reduced to a plain
+base name here, once, and every change is noted as a defect.  Inline images
+referenced by the HTML are attachments too: they are what the client
+pasted (screenshots), and they must be kept with the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from email.message import Message
+
+from mailflow.parse.headers import plain
+from mailflow.parse.model import Attachment
+from mailflow.parse.parts import filename, is_attachment, payload, sections
+
+MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
+_RESERVED = re.compile(r'[<>:"|?*]')
+# Names Windows refuses whatever the extension; a file copied there must not vanish.
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def collect_attachments(msg: Message) -> tuple[tuple[Attachment, ...], list[str]]:
+    """Every attachment-like leaf part, in order, with defects for names changed."""
+    found: list[Attachment] = []
+    defects: list[str] = []
+    for number, part in sections(msg):
+        if not is_attachment(part):
+            continue
+        where = f"part {number}"
+        name, more = filename(part, where)
+        defects.extend(more)
+        data = payload(part)
+        safe = safe_filename(name or "", len(found) + 1)
+        if name and safe != name:
+            defects.append(f"{where}: unsafe file name {name!r} saved as {safe!r}")
+        found.append(Attachment(
+            filename=safe,
+            content_type=plain(part.get_content_type()),
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            data=data,
+        ))
+    return tuple(found), defects
+
+
+def safe_filename(name: str, index: int) -> str:
+    """A base name safe on any file system: no directories, no ``..``, no controls.
+
+    ``index`` (1-based position among the attachments) names the file when
+    nothing usable is left: ``attachment-<index>.bin``.
+    """
+    name = unicodedata.normalize("NFC", name)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    # Cc: controls and NUL; Cf: invisible formatting such as U+202E, which
+    # makes "gpj.exe" display as "exe.jpg"; Cs/Co: nothing a person names a file.
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
+    name = _RESERVED.sub("_", name)
+    name = " ".join(name.split()).strip(" .")
+    if name.split(".", 1)[0].lower() in _WINDOWS_DEVICES:
+        name = f"_{name}"
+    name = _cap(name)
+    return name or f"attachment-{index}.bin"
+
+
+def _cap(name: str) -> str:
+    """Shorten to MAX_NAME_BYTES of UTF-8, keeping a short extension."""
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    budget = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    while len(stem.encode("utf-8")) > budget:
+        stem = stem[:-1]
+    return stem.rstrip(" .") + suffix

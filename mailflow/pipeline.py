@@ -1,0 +1,217 @@
+"""process(raw bytes) -> Outcome: the one place the stages are chained.
+
+fetch -> parse -> thread -> classify -> record -> reply -> (outbox)
+
+One transaction per mail: the requirement, its events, its messages and its
+outbox rows are committed together or not at all, and only then may a
+fetcher mark the source mail as done. Bad input never stops a batch: a mail
+that cannot be processed is kept raw with the reason and reported in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from mailflow.classify import classify
+from mailflow.classify.model import Decision
+from mailflow.errors import MailflowError
+from mailflow.outgoing import queue_event, reply_context
+from mailflow.parse import parse
+from mailflow.parse.model import ParsedMail
+from mailflow.record import lookup
+from mailflow.record.ids import next_requirement_id
+from mailflow.record.requirements import (
+    attach_files,
+    build_requirement,
+    create_requirement,
+    follow_up,
+    store_incoming,
+    store_message,
+)
+from mailflow.reply import drafts_for
+from mailflow.reply.model import Draft, ReplyContext
+from mailflow.runtime import Runtime, load_runtime
+from mailflow.sla.calendar import add_working_days
+from mailflow.store.session import StoreError, db_reason
+from mailflow.store.tables import Message, Requirement
+from mailflow.thread import strip_tags, thread_keys
+
+__all__ = ["Outcome", "Runtime", "load_runtime", "process", "preview"]
+
+log = logging.getLogger(__name__)
+
+# What happened to one mail; the CLI counts these.
+NEW, FOLLOW_UP, STAFF, DUPLICATE, AUTOMATED, FAILED = "new", "follow_up", "staff", "duplicate", "automated", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    source: str
+    requirement_id: str | None = None
+    reason: str = ""
+    queued: int = 0  # mails put in the outbox
+    quarantined: bool = False  # kept raw as unprocessable (now, or when it was first seen)
+
+    def line(self) -> str:
+        """The one line a person reads in a batch log."""
+        queued = f"{self.queued} mail(s) queued" if self.queued else ""
+        details = " | ".join(x for x in (self.requirement_id, self.reason, queued) if x)
+        return f"{self.source}: {self.kind} {details}".rstrip()
+
+
+def process(raw: bytes, source: str, rt: Runtime) -> Outcome:
+    """Ingest one mail. Raises (StoreError) only when the database itself is unusable."""
+    now = rt.clock()
+    try:
+        mail = parse(raw)
+    except MailflowError as err:
+        return _quarantine(raw, source, str(err), rt, now)
+    try:
+        with rt.store.session() as session:
+            return _process_parsed(session, mail, raw, source, rt, now)
+    except IntegrityError as err:
+        # Usually another worker committed the same Message-ID between our check
+        # and our insert; anything else must not be mistaken for a duplicate.
+        with rt.store.session() as session:
+            if lookup.seen_before(session, mail.message_id, mail.content_hash):
+                return Outcome(DUPLICATE, source, reason="already ingested by another worker")
+        return _quarantine(raw, source, f"database refused the record: {db_reason(err)}", rt, now)
+    except DataError as err:
+        # A value in this mail the database will not hold (e.g. an absurdly long header).
+        return _quarantine(raw, source, f"database refused a value: {db_reason(err)}", rt, now)
+    except DBAPIError as err:
+        # The database is down or broken: stop here, the mail stays where it came from.
+        raise StoreError(f"database: {db_reason(err)}; {source} was not ingested") from None
+    except MailflowError as err:
+        return _quarantine(raw, source, str(err), rt, now)
+    except Exception as err:  # a bug must cost one mail, never the batch
+        log.exception("processing %s failed", source)
+        return _quarantine(raw, source, f"internal error: {type(err).__name__}: {err}", rt, now)
+
+
+def _quarantine(raw: bytes, source: str, reason: str, rt: Runtime, now: datetime) -> Outcome:
+    """Keep an unprocessable mail raw, with the reason; ingesting it again is a no-op."""
+    digest = hashlib.sha256(raw).hexdigest()
+    with rt.store.session() as session:
+        if lookup.seen_before(session, None, digest):
+            return Outcome(DUPLICATE, source, reason="already quarantined", quarantined=True)
+        store_message(session, raw=raw, direction="in", at=now, content_hash=digest, source=source,
+                      status="failed", reason=reason)
+    return Outcome(FAILED, source, reason=reason, quarantined=True)
+
+
+def _process_parsed(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Runtime, now: datetime) -> Outcome:
+    if lookup.seen_before(session, mail.message_id, mail.content_hash):
+        return Outcome(DUPLICATE, source, reason=mail.message_id or "same content")
+
+    requirement_id = _find_thread(session, mail)
+    automated = mail.automated
+    if automated is None and mail.sender.email in rt.rules.support_addresses:
+        automated = "sent from our own support address"
+
+    if requirement_id is not None:
+        return _append(session, requirement_id, mail, raw, source, rt, now, automated)
+    if automated is not None:
+        store_incoming(session, mail, raw, at=now, source=source, requirement_id=None, status="automated",
+                       reason=automated)
+        return Outcome(AUTOMATED, source, reason=automated)
+    return _create(session, mail, raw, source, rt, now)
+
+
+def _find_thread(session: Session, mail: ParsedMail) -> str | None:
+    keys = thread_keys(mail)
+    for tag in keys.tags:
+        if lookup.requirement_exists(session, tag):
+            return tag
+    return lookup.requirement_of_messages(session, keys.message_ids)
+
+
+def _create(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Runtime, now: datetime) -> Outcome:
+    decision = classify(mail, rt.rules, lookup.open_workload(session))
+    submitted_at = _submitted_at(mail, now)
+    due_local = _answer_by(rt, now)
+    requirement_id = next_requirement_id(session, submitted_at.astimezone(rt.tz))
+    req = create_requirement(session, requirement_id, _untagged(mail), decision, submitted_at=submitted_at,
+                             due_at=due_local.astimezone(timezone.utc), now=now)
+    message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id)
+    session.flush()
+    _attach(session, requirement_id, message, mail, rt, now)
+    ctx = reply_context("received", req, rules=rt.rules, mail=mail, answer_by=due_local,
+                        days=rt.config.general.answer_within_days, liaison=decision.sender_staff)
+    queued = _queue(session, req, ctx, mail, rt, now)
+    return Outcome(NEW, source, requirement_id, reason=f"{decision.type}/{decision.priority} -> {decision.owner}",
+                   queued=queued)
+
+
+def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes, source: str, rt: Runtime,
+            now: datetime, automated: str | None) -> Outcome:
+    message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id,
+                             status="automated" if automated else "ok", reason=automated or "")
+    session.flush()
+    if automated is not None:
+        follow_up(session, requirement_id, mail, now=now, kind="automated_reply")
+        return Outcome(AUTOMATED, source, requirement_id, reason=automated)
+    _attach(session, requirement_id, message, mail, rt, now)
+    if rt.rules.staff_by_email(mail.sender.email) is not None:
+        follow_up(session, requirement_id, mail, now=now, kind="staff_message")
+        return Outcome(STAFF, source, requirement_id, reason="staff message appended")
+    follow_up(session, requirement_id, mail, now=now)
+    req = session.get(Requirement, requirement_id)
+    assert req is not None
+    due = req.due_at.astimezone(rt.tz) if req.due_at else None
+    ctx = reply_context("follow_up", req, rules=rt.rules, mail=mail, answer_by=due,
+                        days=rt.config.general.answer_within_days, liaison=req.liaison)
+    queued = _queue(session, req, ctx, mail, rt, now)
+    return Outcome(FOLLOW_UP, source, requirement_id, queued=queued)
+
+
+def _attach(session: Session, requirement_id: str, message: Message, mail: ParsedMail, rt: Runtime,
+            now: datetime) -> None:
+    attach_files(session, requirement_id, message, mail, root=rt.config.path(rt.config.paths.attachments),
+                 max_bytes=rt.config.general.max_attachment_bytes, now=now)
+
+
+def _queue(session: Session, req: Requirement, ctx: ReplyContext, mail: ParsedMail, rt: Runtime,
+           now: datetime) -> int:
+    """The event's mails, answering this mail (In-Reply-To it, References its thread)."""
+    references = tuple(dict.fromkeys((*mail.references, *([mail.message_id] if mail.message_id else []))))
+    return queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id, references=references)
+
+
+def _answer_by(rt: Runtime, now: datetime) -> datetime:
+    """When the first real answer is due, in the desk's local time: what the ack promises."""
+    return add_working_days(now.astimezone(rt.tz), rt.config.general.answer_within_days)
+
+
+def _submitted_at(mail: ParsedMail, now: datetime) -> datetime:
+    """The mail's own Date, unless missing or in the future (clocks lie)."""
+    if mail.date is None or mail.date > now + timedelta(minutes=5):
+        return now
+    return mail.date.astimezone(timezone.utc)
+
+
+def _untagged(mail: ParsedMail) -> ParsedMail:
+    return replace(mail, subject=strip_tags(mail.subject))
+
+
+def preview(mail: ParsedMail, rt: Runtime) -> tuple[Decision, list[Draft]]:
+    """What processing this mail as new would decide and send, writing nothing."""
+    with rt.store.session() as session:
+        workload = lookup.open_workload(session)
+    decision = classify(mail, rt.rules, workload)
+    if mail.automated:
+        return decision, []
+    now = rt.clock()
+    due_local = _answer_by(rt, now)
+    req = build_requirement("REQ-PREVIEW", _untagged(mail), decision, submitted_at=_submitted_at(mail, now),
+                            due_at=due_local, now=now)
+    ctx = reply_context("received", req, rules=rt.rules, mail=mail, answer_by=due_local,
+                        days=rt.config.general.answer_within_days, liaison=decision.sender_staff)
+    return decision, drafts_for(ctx, rt.templates)

@@ -1,0 +1,191 @@
+"""Create requirements and append to them: the record stage's writes.
+
+Each function adds rows to the caller's session and never commits: the
+pipeline commits the record, its events and its outbox rows together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from mailflow.classify.model import Decision
+from mailflow.parse.model import ParsedMail
+from mailflow.record.blobs import save_blob
+from mailflow.store.tables import Attachment, Event, Message, Requirement
+
+SYSTEM_ACTOR = "mailflow"
+
+
+def add_event(session: Session, requirement_id: str, *, at: datetime, actor: str, kind: str, detail: str = "") -> Event:
+    event = Event(requirement_id=requirement_id, at=at, actor=actor, kind=kind, detail=detail)
+    session.add(event)
+    return event
+
+
+def store_message(
+    session: Session,
+    *,
+    raw: bytes,
+    direction: str,
+    at: datetime,
+    content_hash: str,
+    message_id: str | None = None,
+    from_addr: str = "",
+    to_addrs: list[str] | None = None,
+    subject: str = "",
+    source: str = "",
+    status: str = "ok",
+    reason: str = "",
+    requirement_id: str | None = None,
+) -> Message:
+    """Keep a mail verbatim; everything else about it can be re-derived from ``raw``."""
+    message = Message(
+        requirement_id=requirement_id,
+        message_id=message_id,
+        content_hash=content_hash,
+        direction=direction,
+        status=status,
+        reason=reason,
+        from_addr=from_addr,
+        to_addrs=to_addrs or [],
+        subject=subject,
+        at=at,
+        source=source,
+        raw=raw,
+    )
+    session.add(message)
+    return message
+
+
+def store_incoming(
+    session: Session, mail: ParsedMail, raw: bytes, *, at: datetime, source: str, requirement_id: str | None,
+    status: str = "ok", reason: str = "",
+) -> Message:
+    return store_message(
+        session,
+        raw=raw,
+        direction="in",
+        at=at,
+        content_hash=mail.content_hash,
+        message_id=mail.message_id,
+        from_addr=mail.sender.email,
+        to_addrs=[a.email for a in (*mail.to, *mail.cc)],
+        subject=mail.subject,
+        source=source,
+        status=status,
+        reason=reason,
+        requirement_id=requirement_id,
+    )
+
+
+def build_requirement(
+    requirement_id: str,
+    mail: ParsedMail,
+    decision: Decision,
+    *,
+    submitted_at: datetime,
+    due_at: datetime | None,
+    now: datetime,
+) -> Requirement:
+    """The record a client's first mail makes, not yet in any session.
+
+    Ingest stores it; ``rules explain`` renders replies from it without
+    storing, so both see the very same record. When our own staff forward a
+    client's mail, the record is the client's:
+    the client is the submitter, their forwarded words are the description,
+    and the staff member (who talks to the client) is the liaison.
+    """
+    forwarded = bool(decision.sender_staff and mail.forwarded_from and mail.forwarded_text)
+    submitter = mail.forwarded_from if forwarded and mail.forwarded_from else mail.sender
+    description = mail.forwarded_text if forwarded and mail.forwarded_text else mail.reply_text
+    notes = f"forwarded by {decision.sender_staff}: {mail.reply_text}" if forwarded else ""
+    return Requirement(
+        id=requirement_id,
+        status="new",
+        type=decision.type,
+        priority=decision.priority,
+        customer=decision.customer,
+        customer_key=decision.customer_key,
+        customer_stage=decision.stage,
+        customer_tier=decision.tier,
+        partner=decision.partner,
+        submitter_name=submitter.name,
+        submitter_email=submitter.email,
+        liaison=decision.sender_staff or decision.account_owner,
+        account_owner=decision.account_owner,
+        owner=decision.owner,
+        team=decision.team,
+        owner_reason=decision.owner_reason,
+        subject=mail.subject,
+        description=description,
+        language=mail.language,
+        tags=list(decision.tags),
+        submitted_at=submitted_at,
+        due_at=due_at,
+        plan_confirmed=False,
+        notes=notes,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def create_requirement(
+    session: Session,
+    requirement_id: str,
+    mail: ParsedMail,
+    decision: Decision,
+    *,
+    submitted_at: datetime,
+    due_at: datetime | None,
+    now: datetime,
+) -> Requirement:
+    """A new record from a client's first mail, with the log of how it was routed."""
+    req = build_requirement(requirement_id, mail, decision, submitted_at=submitted_at, due_at=due_at, now=now)
+    session.add(req)
+    session.flush()  # the id must exist before events and messages point at it
+    add_event(session, req.id, at=now, actor=mail.sender.email, kind="created",
+              detail=f"received by email: {mail.subject}")
+    fired = ", ".join(f"{h.rule} ({h.origin})" for h in decision.hits) or "no rule fired; defaults"
+    add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="classified",
+              detail=f"type={decision.type} priority={decision.priority} stage={decision.stage} "
+                     f"tier={decision.tier} customer={decision.customer or '-'}; rules: {fired}")
+    if decision.owner:
+        add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="assigned",
+                  detail=f"owner={decision.owner}: {decision.owner_reason}")
+    for defect in mail.defects:
+        add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="defect", detail=defect)
+    return req
+
+
+def attach_files(
+    session: Session, requirement_id: str, message: Message, mail: ParsedMail, *, root: Path, max_bytes: int,
+    now: datetime,
+) -> list[Attachment]:
+    """Write attachments to the blob store; an oversized one is logged, not saved.
+
+    Nothing is lost either way: the raw message, attachment included, is kept
+    in ``messages.raw``.
+    """
+    saved = []
+    for att in mail.attachments:
+        if att.size > max_bytes:
+            add_event(session, requirement_id, at=now, actor=SYSTEM_ACTOR, kind="attachment_skipped",
+                      detail=f"{att.filename}: {att.size} bytes exceeds the {max_bytes}-byte limit; kept in the raw message")
+            continue
+        rel = save_blob(root, att.sha256, att.data)
+        row = Attachment(requirement_id=requirement_id, message_pk=message.id, filename=att.filename,
+                         content_type=att.content_type, size=att.size, sha256=att.sha256, path=rel)
+        session.add(row)
+        saved.append(row)
+    return saved
+
+
+def follow_up(session: Session, requirement_id: str, mail: ParsedMail, *, now: datetime, kind: str = "follow_up") -> None:
+    """Log that someone wrote again on an existing requirement."""
+    req = session.get(Requirement, requirement_id)
+    if req is not None:
+        req.updated_at = now
+    add_event(session, requirement_id, at=now, actor=mail.sender.email, kind=kind, detail=mail.reply_text[:500])

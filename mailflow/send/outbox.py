@@ -1,0 +1,89 @@
+"""The outbox: rendered mail, committed with the record, sent later.
+
+Queuing writes each mail twice on purpose: the outbox row (what to send and
+its state) and a ``messages`` row (direction out), so a client's reply to
+our acknowledgement threads back by its In-Reply-To.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailflow.parse.model import Address
+from mailflow.record.requirements import store_message
+from mailflow.reply.model import Draft
+from mailflow.send.headers import compose, make_message_id
+from mailflow.store.tables import Outbox
+
+
+def enqueue(
+    session: Session,
+    requirement_id: str,
+    draft: Draft,
+    *,
+    sender: Address,
+    in_reply_to: str | None,
+    references: tuple[str, ...],
+    now: datetime,
+    status: str = "pending",
+    reason: str = "",
+) -> Outbox:
+    """Compose one draft and queue it; a held draft is kept as ``blocked`` with its reason."""
+    domain = sender.email.rpartition("@")[2] or "localhost"
+    mid = make_message_id(requirement_id, domain)
+    raw = compose(draft, requirement_id=requirement_id, sender=sender, message_id=mid,
+                  in_reply_to=in_reply_to, references=references, now=now)
+    row = Outbox(message_id=mid, requirement_id=requirement_id, kind=draft.kind,
+                 recipient=draft.to[0].lower() if draft.to else "", to_addrs=list(draft.to),
+                 cc_addrs=list(draft.cc), subject=draft.subject, template=draft.template, status=status,
+                 reason=reason, attempts=0, created_at=now, raw=raw)
+    session.add(row)
+    if status != "blocked":  # a held mail was never said; it must not thread replies
+        store_message(session, raw=raw, direction="out", at=now, content_hash=hashlib.sha256(raw).hexdigest(),
+                      message_id=mid, from_addr=sender.email, to_addrs=[*draft.to, *draft.cc],
+                      subject=draft.subject, source=f"outbox:{draft.template}", requirement_id=requirement_id)
+    return row
+
+
+def recent_external(session: Session, addresses: list[str], since: datetime) -> dict[str, int]:
+    """Automatic mails queued to each address since ``since`` (held ones do not count)."""
+    if not addresses:
+        return {}
+    rows = session.execute(
+        select(Outbox.recipient, func.count())
+        .where(Outbox.recipient.in_(addresses), Outbox.kind == "external", Outbox.created_at >= since,
+               Outbox.status != "blocked")
+        .group_by(Outbox.recipient)
+    ).all()
+    return {recipient: count for recipient, count in rows}
+
+
+def has_template(session: Session, requirement_id: str, template_name: str) -> bool:
+    """Whether this requirement already queued a mail from ``template_name`` (any language)."""
+    stmt = select(Outbox.id).where(Outbox.requirement_id == requirement_id, Outbox.status != "blocked",
+                                   Outbox.template.like(f"%/{template_name}")).limit(1)
+    return session.scalar(stmt) is not None
+
+
+def list_outbox(session: Session, status: str | None = None) -> list[Outbox]:
+    stmt = select(Outbox).order_by(Outbox.id)
+    if status:
+        stmt = stmt.where(Outbox.status == status)
+    return list(session.scalars(stmt))
+
+
+def export_eml(rows: list[Outbox], directory: Path) -> list[Path]:
+    """Write queued mail as .eml files (the demo's stand-in for SMTP)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in rows:
+        name = f"{row.id:04d}-{row.requirement_id or 'none'}-{row.kind}-{row.template.replace('/', '_')}.eml"
+        path = directory / name
+        path.write_bytes(row.raw)
+        written.append(path)
+    return written

@@ -1,0 +1,187 @@
+"""Send the outbox: claim one row, send its stored bytes, record the answer; repeat.
+
+The rule is *never lose, never double-send*, and where the two collide,
+never lose. How each step serves it:
+
+- **Claim before sending.** A due row (``pending``, ``next_attempt_at`` NULL
+  or past) gets ``attempts + 1`` and a lease (``next_attempt_at = now +
+  LEASE``) in its own committed transaction before a byte goes out. The
+  claim is a compare-and-set on (status, next_attempt_at, attempts) and, on
+  PostgreSQL, the row is selected ``FOR UPDATE SKIP LOCKED``: two workers
+  never take the same row, on SQLite or PostgreSQL.
+- **One row at a time.** Each outcome is committed as soon as the server
+  has answered: ``sent`` with ``sent_at`` and the server's reply; a
+  temporary failure stays ``pending`` with ``next_attempt_at = now +
+  backoff(attempts)`` (1, 2, 4 … minutes, at most an hour; after
+  ``smtp.max_attempts`` attempts, about a day, it is ``failed``); a
+  permanent failure is ``failed`` with the server's answer. A ``sent`` row
+  is never selected again; a ``blocked`` row never at all.
+- **The window that remains (at-least-once).** If the process dies, or the
+  database cannot be written, after the server accepted a mail but before
+  ``sent`` is committed, the row is still ``pending`` under its lease and
+  is sent again when the lease expires — with the *same* bytes and
+  Message-ID, which lets most mail systems and clients drop the copy. The
+  same holds when the connection breaks after the message was transmitted
+  but before the server's reply arrived: the server may have kept it. No
+  protocol over SMTP closes that window; the alternative (mark sent before
+  sending) would lose mail instead, which is worse for a support desk.
+- **Server down.** The first connection failure stops the batch: the row
+  being attempted is deferred by its backoff, every other row is left
+  untouched (no attempt was made for it, so none is counted), and the
+  report says why. Nothing is lost; the next run retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import getaddresses
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailflow.config import SmtpConfig
+from mailflow.send.smtp import ConnectionFailure, PermanentFailure, SmtpSession, TemporaryFailure, envelope_sender
+from mailflow.store.session import Store, StoreError, db_reason
+from mailflow.store.tables import Outbox
+
+LEASE = timedelta(minutes=10)  # far beyond one mail's connect + send timeouts
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+
+__all__ = ["LEASE", "SendReport", "backoff", "send_pending"]
+
+
+@dataclass(frozen=True)
+class SendReport:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    lines: tuple[str, ...] = ()  # one per mail not sent (deferred or failed) or sent to only some recipients
+    stopped: str = ""  # why the batch stopped before the due mail ran out (the server unreachable)
+
+    def summary(self) -> str:
+        text = f"{self.sent} sent, {self.deferred} deferred, {self.failed} failed"
+        return f"{text}; stopped: {self.stopped}" if self.stopped else text
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failed attempt: 1, 2, 4, 8 … minutes, never more than an hour."""
+    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16), LONGEST_RETRY)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    message_id: str
+    attempts: int
+    raw: bytes
+    recipients: tuple[str, ...] = field(default=())
+
+
+def send_pending(
+    store: Store,
+    config: SmtpConfig,
+    password: str,
+    *,
+    now: Callable[[], datetime],
+    limit: int | None = None,
+) -> SendReport:
+    """Send every due outbox row (at most ``limit``), oldest first, over one SMTP connection.
+
+    Raises ConfigError (nothing touched) for an unusable configuration and
+    StoreError when the database fails; SMTP trouble is reported, not raised.
+    """
+    mail_from = envelope_sender(config)
+    sent = deferred = failed = 0
+    lines: list[str] = []
+    stopped = ""
+    tried: set[int] = set()  # a row deferred by a minute must not come round again in a long batch
+    with SmtpSession(config, password) as smtp:  # connects lazily: no due mail, no connection
+        while limit is None or len(tried) < limit:
+            claim = _claim(store, now(), tried)
+            if claim is None:
+                break
+            tried.add(claim.id)
+            try:
+                if not claim.recipients:
+                    raise PermanentFailure("no recipient address in the outbox row")
+                delivery = smtp.send(claim.raw, mail_from=mail_from, recipients=claim.recipients)
+            except PermanentFailure as err:
+                _finish(store, claim, status="failed", reason=str(err), at=None)
+                failed += 1
+                lines.append(f"{claim.message_id}: failed: {err}")
+            except TemporaryFailure as err:
+                if claim.attempts >= config.max_attempts:
+                    reason = f"gave up after {claim.attempts} attempts: {err}"
+                    _finish(store, claim, status="failed", reason=reason, at=None)
+                    failed += 1
+                    lines.append(f"{claim.message_id}: failed: {reason}")
+                else:
+                    retry_at = now() + backoff(claim.attempts)
+                    _finish(store, claim, status="pending", reason=str(err), at=None, next_attempt_at=retry_at)
+                    deferred += 1
+                    lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
+                                 f"(attempt {claim.attempts}): {err}")
+                if isinstance(err, ConnectionFailure):
+                    stopped = str(err)
+                    break
+            else:
+                _finish(store, claim, status="sent", reason=delivery.line(), at=now(), sent=True)
+                sent += 1
+                if delivery.refused:
+                    lines.append(f"{claim.message_id}: sent, but {delivery.line()}")
+    return SendReport(sent=sent, deferred=deferred, failed=failed, lines=tuple(lines), stopped=stopped)
+
+
+def _claim(store: Store, now: datetime, tried: set[int]) -> _Claim | None:
+    """Take the oldest due row under a lease, committed before anything is sent."""
+    due = (Outbox.status == "pending", or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now))
+    try:
+        with store.session() as session:
+            while True:
+                stmt = select(Outbox.id, Outbox.message_id, Outbox.attempts, Outbox.raw, Outbox.to_addrs,
+                              Outbox.cc_addrs).where(*due)
+                if tried:
+                    stmt = stmt.where(Outbox.id.not_in(sorted(tried)))
+                row = session.execute(stmt.order_by(Outbox.id).limit(1).with_for_update(skip_locked=True)).first()
+                if row is None:
+                    return None
+                taken = session.execute(
+                    update(Outbox).where(Outbox.id == row.id, Outbox.attempts == row.attempts, *due)
+                    .values(attempts=row.attempts + 1, next_attempt_at=now + LEASE)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if taken == 1:
+                    return _Claim(id=row.id, message_id=row.message_id, attempts=row.attempts + 1, raw=row.raw,
+                                  recipients=_recipients([*(row.to_addrs or []), *(row.cc_addrs or [])]))
+                tried.add(row.id)  # another worker claimed it between our select and update
+    except SQLAlchemyError as err:
+        raise StoreError(f"outbox: cannot claim a mail to send: {db_reason(err)}") from None
+
+
+def _finish(store: Store, claim: _Claim, *, status: str, reason: str, at: datetime | None,
+            next_attempt_at: datetime | None = None, sent: bool = False) -> None:
+    """Commit one outcome at once, so a crash later in the batch cannot undo it."""
+    values: dict[str, object] = {"status": status, "reason": reason, "next_attempt_at": next_attempt_at}
+    if sent:
+        values["sent_at"] = at
+    try:
+        with store.session() as session:
+            session.execute(update(Outbox).where(Outbox.id == claim.id).values(**values)
+                            .execution_options(synchronize_session=False))
+    except SQLAlchemyError as err:
+        after = (" it was sent but not recorded, and will be sent again (same Message-ID) when its lease ends"
+                 if sent else " it will be retried when its lease ends")
+        raise StoreError(f"outbox {claim.message_id}: cannot record '{status}': {db_reason(err)};{after}") from None
+
+
+def _recipients(values: list[str]) -> tuple[str, ...]:
+    """Bare envelope addresses from ``a@b`` / ``Name <a@b>``, each once (case-insensitively)."""
+    seen: dict[str, str] = {}
+    for _name, address in getaddresses(values):
+        if "@" in address:
+            seen.setdefault(address.lower(), address)
+    return tuple(seen.values())
+

@@ -1,0 +1,162 @@
+"""Engine, sessions and schema upgrades.
+
+Commands open the store through ``open_store`` so a fresh SQLite file is
+brought to the current schema by Alembic (the same migrations production
+runs with ``mailflow db upgrade``), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailflow.errors import MailflowError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration. Checked against Alembic's own head by a test, so that
+# every start can compare revisions with one SELECT instead of importing
+# Alembic (a tenth of the process's memory) just to find nothing to do.
+SCHEMA_HEAD = "0004"
+_MIGRATION_LOCK = 0x6D61696C666C6F77  # "mailflow": the advisory lock PostgreSQL migrations take
+
+
+class StoreError(MailflowError):
+    """The database cannot be reached or upgraded."""
+
+
+def db_reason(err: BaseException) -> str:
+    """The driver's own words on one line: drivers add hints on extra lines."""
+    return " ".join(str(getattr(err, "orig", None) or err).split())
+
+
+def _unreachable(engine: Engine, err: Exception) -> StoreError:
+    return StoreError(f"database {engine.url.render_as_string(hide_password=True)}: {db_reason(err)}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings concurrent writers need on each backend."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> str:
+    """Run Alembic migrations to head; returns the head revision."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(engine)
+    try:
+        command.upgrade(cfg, "head")
+    except SQLAlchemyError as err:
+        raise _unreachable(engine, err) from None
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at SCHEMA_HEAD (False for an empty one)."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
+        except (OperationalError, ProgrammingError) as err:
+            if "alembic_version" in str(err):  # no such table: an empty database
+                return False
+            raise
+
+
+def _upgrade_once_among_many(engine: Engine, attempts: int = 5) -> None:
+    """Upgrade, tolerating other processes that start (and migrate) at the same moment.
+
+    Several workers started together all find an empty database; all but
+    one then fail on "table already exists". A failure is retried from
+    whatever the others have committed meanwhile, and is an error only if
+    the database is still not current after that.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:  # one migrator at a time; the others find it done
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                if not is_current(engine):
+                    upgrade(engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+        return
+    for attempt in range(attempts):  # SQLite: no advisory locks; retry from what others committed
+        try:
+            upgrade(engine)
+            return
+        except StoreError:
+            time.sleep(0.2 * (attempt + 1))
+            if is_current(engine):
+                return
+            if attempt == attempts - 1:
+                raise
+
+
+class Store:
+    """One database: an engine and a session factory, schema at head."""
+
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            if auto_upgrade and not is_current(self.engine):
+                _upgrade_once_among_many(self.engine)
+        except OperationalError as err:
+            raise _unreachable(self.engine, err) from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on error."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """Open (and if needed upgrade) the database at ``url``."""
+    try:
+        return Store(url)
+    except SQLAlchemyError as err:
+        raise StoreError(f"database {url}: {err}") from None

@@ -1,0 +1,97 @@
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when
+MAILFLOW_TEST_DATABASE_URL is set), a fixed clock, and the CLI runner."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner, Result
+
+# The real servers, as fixtures for every test module: a loopback SMTP server
+# that records what it receives, and a throwaway Dovecot.
+from dovecot_server import dovecot  # noqa: E402,F401
+from smtp_sink import smtp_sink  # noqa: E402,F401
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+MAIL = DATA / "mail"
+DEMO_INBOX = ROOT / "mailflow" / "demo" / "inbox"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get("MAILFLOW_TEST_DATABASE_URL") else ["sqlite"]
+
+
+@pytest.fixture(params=_backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database; on PostgreSQL, a throwaway schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mailflow.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = os.environ["MAILFLOW_TEST_DATABASE_URL"]
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as err:  # CI must fail loudly, never skip silently
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {base} unreachable under CI: {err}")
+        pytest.skip(f"PostgreSQL unreachable: {err}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, db_url: str) -> Path:
+    """A TOML config using the shipped rules and templates and a fresh database."""
+    path = tmp_path / "mailflow.toml"
+    path.write_text(
+        f"""
+[database]
+url = "{db_url}"
+
+[paths]
+rules = "{ROOT / 'rules'}"
+templates = "{ROOT / 'reply_templates'}"
+attachments = "{tmp_path / 'attachments'}"
+
+[smtp]
+from_address = "support@vendor.example.com"
+from_name = "Vendor Support"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def cli(config_file: Path):
+    """Run `mailflow --config <tmp config> ARGS...` in-process; returns the click Result."""
+    from mailflow.cli import cli as mailflow_cli
+
+    runner = CliRunner()
+
+    def run(*args: str, expect: int | None = 0) -> Result:
+        result = runner.invoke(mailflow_cli, ["--config", str(config_file), *args], obj={},
+                               env={"MAILFLOW_NOW": NOW.isoformat()})
+        if expect is not None and result.exit_code != expect:
+            raise AssertionError(f"exit {result.exit_code} != {expect}\n{result.output}\n{result.exception!r}")
+        return result
+
+    return run

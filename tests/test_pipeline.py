@@ -1,0 +1,306 @@
+"""End to end, offline: real-looking mail in through `mailflow ingest`, the
+requirement record (JSON) and the rendered replies out.
+
+Runs on SQLite, and on PostgreSQL too when MAILFLOW_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import shutil
+from email import policy
+from pathlib import Path
+
+from conftest import DEMO_INBOX, MAIL
+
+INBOX = {p.name[:2]: p for p in DEMO_INBOX.glob("*.eml")}
+
+
+def demo(number: str) -> str:
+    return str(INBOX[number])
+
+
+def show(cli, rid: str) -> dict:
+    return json.loads(cli("requirements", "show", rid, "--json").output)
+
+
+def outbox(cli) -> list[dict]:
+    return json.loads(cli("outbox", "list", "--json").output)
+
+
+def exported(cli, tmp_path: Path) -> dict[str, email.message.EmailMessage]:
+    """The queued mails as parsed messages, keyed by Message-ID."""
+    out = tmp_path / "exported"
+    shutil.rmtree(out, ignore_errors=True)
+    cli("outbox", "export", str(out))
+    msgs = {}
+    for path in sorted(out.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        msgs[msg["Message-ID"]] = msg
+    return msgs
+
+
+def body(msg: email.message.EmailMessage) -> str:
+    return msg.get_body(("plain",)).get_content()
+
+
+def test_a_prospects_feature_ask_becomes_a_routed_requirement_with_a_careful_ack(cli, tmp_path: Path) -> None:
+    result = cli("ingest", demo("01"))
+    assert "1 new" in result.output
+
+    req = show(cli, "REQ-202611-001")
+    assert req["status"] == "new"
+    assert (req["type"], req["priority"]) == ("feature", "medium")
+    assert (req["customer"], req["customer_stage"], req["customer_tier"]) == ("华信制造", "presales", "standard")
+    assert req["submitter"] == {"name": "张伟", "email": "zhang.wei@huaxin.example"}
+    assert req["owner"] in ("wang.fang", "liu.yang") and req["team"] == "product"
+    assert req["liaison"] == "zhou.qing"  # the account owner talks to the client
+    assert "如果系统支持移动端审批我们就采购" in req["description"]  # the client's own words
+    assert req["submitted_at"].startswith("2026-11-")
+    assert [e["kind"] for e in req["events"]][:3] == ["created", "classified", "assigned"]
+    assert [m["direction"] for m in req["messages"]] == ["in", "out", "out"]
+
+    queued = outbox(cli)
+    assert [(q["kind"], q["template"], q["to"], q["status"]) for q in queued] == [
+        ("external", "zh/ack_presales", ["zhang.wei@huaxin.example"], "pending"),
+        ("internal", "zh/new_requirement", [f"{req['owner']}@vendor.example.com"], "pending"),
+    ]
+    ack = exported(cli, tmp_path)[queued[0]["message_id"]]
+    client_mid = req["messages"][0]["message_id"]
+    assert ack["Subject"].startswith("Re: [REQ-202611-001] ")
+    assert ack["In-Reply-To"] == client_mid
+    assert client_mid in ack["References"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    text = body(ack)
+    assert "如果系统支持移动端审批我们就采购" in text
+    assert "预计 3 个工作日内" in text
+
+
+def test_ingesting_the_same_files_twice_creates_nothing_new(cli) -> None:
+    first = cli("ingest", str(DEMO_INBOX)).output
+    assert "11 new" in first and "1 duplicate" in first  # 13 repeats 01's Message-ID
+    listed = json.loads(cli("requirements", "list", "--json").output)
+    queued = outbox(cli)
+
+    again = cli("ingest", str(DEMO_INBOX)).output
+    assert "0 new" in again and "0 follow-up" in again and "16 duplicate" in again
+    assert json.loads(cli("requirements", "list", "--json").output) == listed
+    assert outbox(cli) == queued
+
+
+def test_a_corrupt_file_is_reported_in_one_line_and_the_rest_of_the_batch_goes_in(cli, tmp_path: Path) -> None:
+    result = cli("ingest", str(MAIL / "empty.eml"), str(MAIL / "not_an_email.eml"), demo("01"))
+    errors = [line for line in result.stderr.splitlines() if line]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{MAIL / 'empty.eml'}: failed ")
+    assert errors[1].startswith(f"{MAIL / 'not_an_email.eml'}: failed ")
+    assert "1 new" in result.output and "2 failed" in result.output
+    # quarantined, not lost: ingesting them again knows them
+    again = cli("ingest", str(MAIL / "empty.eml"), str(MAIL / "not_an_email.eml"))
+    assert "2 duplicate" in again.output
+
+
+def test_a_missing_path_is_an_error_but_does_not_stop_the_others(cli, tmp_path: Path) -> None:
+    result = cli("ingest", str(tmp_path / "nope.eml"), demo("08"), expect=1)
+    assert f"{tmp_path / 'nope.eml'}: error: no such file or directory" in result.stderr
+    assert "1 new" in result.output
+
+
+def test_a_clients_reply_to_our_ack_is_appended_to_the_requirement(cli, tmp_path: Path) -> None:
+    cli("ingest", demo("08"))
+    ack = outbox(cli)[0]
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(
+        "From: Sam Doe <sam.doe@gmail.example>\r\nTo: support@vendor.example.com\r\n"
+        f"Subject: Re: {ack['subject']}\r\nMessage-ID: <r1@gmail.example>\r\n"
+        f"In-Reply-To: {ack['message_id']}\r\nReferences: {ack['message_id']}\r\n"
+        "Date: Mon, 23 Nov 2026 11:00:00 +0800\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Thanks, I also cannot log in on the mobile app.\r\n".encode()
+    )
+    result = cli("ingest", str(reply), "-v")
+    assert "follow_up REQ-202611-001" in result.output
+    req = show(cli, "REQ-202611-001")
+    assert [m["direction"] for m in req["messages"]].count("in") == 2
+    assert req["events"][-1]["kind"] == "follow_up"
+    assert "cannot log in on the mobile app" in req["events"][-1]["detail"]
+    assert len(json.loads(cli("requirements", "list", "--json").output)) == 1
+    notes = [q for q in outbox(cli) if q["template"].endswith("/follow_up")]
+    assert [n["kind"] for n in notes] == ["internal"]  # the owner is told; nothing goes to the client yet
+
+
+def test_the_subject_tag_alone_threads_a_mail(cli, tmp_path: Path) -> None:
+    cli("ingest", demo("08"))
+    mail = tmp_path / "tagged.eml"
+    mail.write_bytes(
+        b"From: sam.doe@gmail.example\r\nTo: support@vendor.example.com\r\n"
+        b"Subject: more about [REQ-202611-001]\r\nMessage-ID: <t1@gmail.example>\r\n\r\nAnother detail.\r\n"
+    )
+    assert "follow_up REQ-202611-001" in cli("ingest", str(mail), "-v").output
+
+
+def test_a_tag_naming_no_requirement_starts_a_new_one(cli, tmp_path: Path) -> None:
+    mail = tmp_path / "stale.eml"
+    mail.write_bytes(
+        b"From: sam.doe@gmail.example\r\nTo: support@vendor.example.com\r\n"
+        b"Subject: Re: [REQ-202601-999] old thing\r\nMessage-ID: <s1@gmail.example>\r\n\r\nIs this still open?\r\n"
+    )
+    assert "new REQ-202611-001" in cli("ingest", str(mail), "-v").output
+    assert show(cli, "REQ-202611-001")["subject"] == "Re: old thing"
+
+
+def test_a_follow_up_found_by_references_is_appended(cli) -> None:
+    cli("ingest", demo("03"), demo("05"))
+    req = show(cli, "REQ-202611-001")
+    assert [m["direction"] for m in req["messages"] if m["direction"] == "in"] == ["in", "in"]
+    assert req["events"][-1]["kind"] == "follow_up"
+    assert len(json.loads(cli("requirements", "list", "--json").output)) == 1
+
+
+def test_automated_mail_is_kept_but_never_answered(cli) -> None:
+    result = cli("ingest", demo("10"), demo("11"), "-v")
+    assert result.output.count(": automated") == 2
+    assert json.loads(cli("requirements", "list", "--json").output) == []
+    assert outbox(cli) == []
+
+
+def test_a_service_stage_client_gets_only_the_redirect_and_the_account_owner_the_mail(cli, tmp_path: Path) -> None:
+    cli("ingest", demo("06"))
+    req = show(cli, "REQ-202611-001")
+    assert (req["customer_stage"], req["customer_tier"], req["type"], req["priority"]) == (
+        "service", "strategic", "bug", "high")
+    queued = outbox(cli)
+    external = [q for q in queued if q["kind"] == "external"]
+    assert [(q["template"], q["to"]) for q in external] == [("en/redirect_service", [req["submitter"]["email"]])]
+    internal = {q["template"]: q["to"] for q in queued if q["kind"] == "internal"}
+    assert internal["zh/service_request"] == ["zhang.min@vendor.example.com"]
+    redirect = body(exported(cli, tmp_path)[external[0]["message_id"]])
+    assert "zhang.min@vendor.example.com" in redirect
+
+
+def test_an_implementation_ack_asks_only_for_what_is_missing_as_a_numbered_list(cli, tmp_path: Path) -> None:
+    cli("ingest", demo("03"), demo("04"))  # 03 gives contact, phone and phase; 04 gives none of them
+    mails = exported(cli, tmp_path)
+    acks = {m["X-Mailflow-Requirement"]: body(m) for m in mails.values() if m["X-Mailflow-Kind"] == "external"}
+    assert "补充以下信息" not in acks["REQ-202611-001"]
+    assert "补充以下信息" in acks["REQ-202611-002"]
+    assert "1. 联系人姓名及电话" in acks["REQ-202611-002"]
+    assert "2. 目前的实施阶段" in acks["REQ-202611-002"]
+    assert "3." not in acks["REQ-202611-002"]  # the customer is known from the rules
+
+
+def test_attachments_are_kept_with_size_and_checksum(cli, config_file: Path) -> None:
+    cli("ingest", demo("03"))
+    [att] = show(cli, "REQ-202611-001")["attachments"]
+    assert att["filename"] == "报错截图.png"
+    blob = config_file.parent / "attachments" / att["sha256"][:2] / att["sha256"]
+    assert blob.stat().st_size == att["size"]
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == att["sha256"]
+
+
+def test_a_mislabelled_gbk_mail_is_decoded_without_mojibake(cli) -> None:
+    cli("ingest", demo("03"))
+    req = show(cli, "REQ-202611-001")
+    assert req["submitter"]["name"] == "王喆"  # 喆 is GBK, not GB2312
+    assert "社保基数为空" in req["description"]
+    assert "\ufffd" not in req["description"]
+
+
+def test_a_staff_forward_is_the_clients_requirement_with_the_staff_member_as_liaison(cli) -> None:
+    cli("ingest", demo("02"))
+    req = show(cli, "REQ-202611-001")
+    assert req["submitter"]["email"] == "wang.lei@huaxin.example"
+    assert req["liaison"] == "zhou.qing"
+    assert req["customer"] == "华信制造"
+    assert "合并报表" in req["description"] and "转一个华信制造的需求" not in req["description"]
+    assert "forwarded by zhou.qing" in req["notes"]
+    [ack] = [q for q in outbox(cli) if "ack" in q["template"]]
+    assert ack["to"] == ["zhou.qing@vendor.example.com"] and ack["kind"] == "internal"
+
+
+def test_mail_without_message_id_is_deduplicated_by_content(cli) -> None:
+    cli("ingest", demo("14"))
+    assert "1 duplicate" in cli("ingest", demo("14")).output
+
+
+def test_requirements_list_filters_by_status_and_owner(cli) -> None:
+    cli("ingest", str(DEMO_INBOX))
+    everything = json.loads(cli("requirements", "list", "--json").output)
+    assert len(everything) == 11
+    bugfix = json.loads(cli("requirements", "list", "--owner", "li.wei", "--json").output)
+    assert bugfix and all(r["owner"] == "li.wei" for r in bugfix)
+    assert json.loads(cli("requirements", "list", "--status", "done", "--json").output) == []
+    table = cli("requirements", "list").output
+    assert "REQ-202611-011" in table and "华信制造" in table
+
+
+def test_rules_explain_shows_which_rules_fired_and_what_would_be_sent(cli) -> None:
+    out = cli("rules", "explain", demo("03")).output
+    assert 'rule "bug-reports" (' in out and "routing.yaml:" in out
+    assert "result: type bug, priority high" in out
+    assert "would send [external] zh/ack_implementation to wang.zhe@yuanhang.example" in out
+    assert json.loads(cli("requirements", "list", "--json").output) == []  # a dry run writes nothing
+
+
+def test_broken_yaml_is_reported_as_file_line_and_exit_1(cli, config_file: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).parent.parent / "rules", rules)
+    text = (rules / "routing.yaml").read_text(encoding="utf-8")
+    (rules / "routing.yaml").write_text(text.replace("type: bug", "type: bugg", 1), encoding="utf-8")
+    config_file.write_text(config_file.read_text().replace(f'rules = "{Path(__file__).parent.parent / "rules"}"',
+                                                           f'rules = "{rules}"'))
+    result = cli("rules", "check", expect=1)
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{rules / 'routing.yaml'}:") and "bugg" in line
+    ingest = cli("ingest", demo("01"), expect=1)
+    assert ingest.stderr.startswith(f"mailflow: error: {rules / 'routing.yaml'}:")
+    assert len(ingest.stderr.splitlines()) == 1
+
+
+def test_the_shipped_rules_and_templates_pass_rules_check(cli) -> None:
+    assert "rules and templates OK" in cli("rules", "check").output
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailflow.cli import cli as mailflow_cli
+
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:9/none"\n')
+    result = CliRunner().invoke(mailflow_cli, ["--config", str(cfg), "requirements", "list"], obj={})
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mailflow: error: database postgresql+psycopg://nobody@127.0.0.1:9/none:")
+
+
+def test_a_database_that_breaks_mid_batch_stops_with_one_line_and_loses_nothing(cli, db_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    cli("ingest", demo("01"))
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE attachments"))
+        conn.execute(text("DROP TABLE messages"))  # what a restore gone wrong looks like
+    engine.dispose()
+    result = cli("ingest", demo("03"), demo("04"), expect=1)
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mailflow: error: database: ")
+    assert line.endswith(f"{demo('03')} was not ingested")
+    assert Path(demo("03")).exists()  # offline sources are never consumed
+
+
+def test_the_preview_renders_from_the_same_record_ingest_would_store(config_file: Path) -> None:
+    """rules explain must not guess: a staff forward previews with the client's forwarded words."""
+    from mailflow import pipeline
+    from mailflow.config import load_config
+    from mailflow.parse import parse
+    from mailflow.store.session import open_store
+
+    config = load_config(config_file)
+    rt = pipeline.load_runtime(config, open_store(config.database_url))
+    _, drafts = pipeline.preview(parse(Path(demo("02")).read_bytes()), rt)
+    [ack] = [d for d in drafts if "ack" in d.template]
+    assert ack.to == ("zhou.qing@vendor.example.com",)
+    assert "合并报表" in ack.text and "转一个华信制造的需求" not in ack.text

@@ -1,0 +1,136 @@
+"""The store: migrations, requirement numbers, times — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+from sqlalchemy import inspect
+
+from mailflow.record.ids import next_requirement_id
+from mailflow.store.session import is_current, open_store
+from mailflow.store.tables import Event, Requirement
+
+from conftest import SHANGHAI
+
+
+def test_a_fresh_database_is_brought_to_the_newest_schema_by_alembic(db_url: str) -> None:
+    store = open_store(db_url)
+    names = set(inspect(store.engine).get_table_names())
+    assert {"requirements", "messages", "attachments", "events", "outbox", "sequences", "customers", "staff",
+            "alembic_version"} <= names
+    assert is_current(store.engine)
+    store.close()
+
+
+def test_ids_follow_the_month_and_restart_each_month(db_url: str) -> None:
+    store = open_store(db_url)
+    with store.session() as s:
+        ids = [next_requirement_id(s, datetime(2026, 11, d, 9, tzinfo=SHANGHAI)) for d in (1, 2, 30)]
+        ids.append(next_requirement_id(s, datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI)))
+    assert ids == ["REQ-202611-001", "REQ-202611-002", "REQ-202611-003", "REQ-202612-001"]
+    store.close()
+
+
+def test_the_sequence_grows_past_999(db_url: str) -> None:
+    store = open_store(db_url)
+    when = datetime(2026, 11, 5, tzinfo=SHANGHAI)
+    with store.session() as s:
+        for _ in range(999):
+            next_requirement_id(s, when)
+        assert next_requirement_id(s, when) == "REQ-202611-1000"
+    store.close()
+
+
+def test_a_rolled_back_mail_gives_its_number_back(db_url: str) -> None:
+    store = open_store(db_url)
+    when = datetime(2026, 11, 5, tzinfo=SHANGHAI)
+    try:
+        with store.session() as s:
+            next_requirement_id(s, when)
+            raise RuntimeError("mail failed half-way")
+    except RuntimeError:
+        pass
+    with store.session() as s:
+        assert next_requirement_id(s, when) == "REQ-202611-001"
+    store.close()
+
+
+def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
+    store = open_store(db_url)
+    when = datetime(2026, 11, 5, tzinfo=SHANGHAI)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            with store.session() as s:
+                rid = next_requirement_id(s, when)
+            with lock:
+                got.append(rid)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [f"REQ-202611-{n:03d}" for n in range(1, 41)]
+    store.close()
+
+
+def test_times_come_back_aware_and_in_utc(db_url: str) -> None:
+    store = open_store(db_url)
+    local = datetime(2026, 11, 23, 10, 15, tzinfo=SHANGHAI)
+    with store.session() as s:
+        s.add(Requirement(id="REQ-202611-001", submitter_email="a@huaxin.example", submitted_at=local,
+                          created_at=local, updated_at=local))
+        s.flush()
+        s.add(Event(requirement_id="REQ-202611-001", at=local, actor="x", kind="created"))
+    with store.session() as s:
+        req = s.get(Requirement, "REQ-202611-001")
+        assert req.submitted_at == local
+        assert req.submitted_at.tzinfo is not None
+        assert req.submitted_at.utcoffset() == timezone.utc.utcoffset(None)
+    store.close()
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from mailflow.store.tables import Base
+
+    store = open_store(db_url)
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    store.close()
+
+
+def test_a_lease_has_one_holder_until_it_is_released_or_expires(db_url: str) -> None:
+    from datetime import timedelta
+
+    from mailflow.store.leases import acquire, release
+
+    store = open_store(db_url)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+    ttl = timedelta(seconds=60)
+    assert acquire(store, "imap:support", "a", now=now, ttl=ttl)
+    assert not acquire(store, "imap:support", "b", now=now, ttl=ttl)
+    assert acquire(store, "imap:support", "a", now=now + timedelta(seconds=30), ttl=ttl)  # renewed
+    assert not acquire(store, "imap:support", "b", now=now + timedelta(seconds=80), ttl=ttl)
+    assert acquire(store, "imap:support", "b", now=now + timedelta(seconds=91), ttl=ttl)  # a stopped renewing
+    release(store, "imap:support", "b")
+    assert acquire(store, "imap:support", "a", now=now + timedelta(seconds=92), ttl=ttl)
+    assert acquire(store, "imap:bugs", "b", now=now, ttl=ttl)  # leases are per name
+    store.close()
+
+
+def test_the_schema_head_constant_is_alembics_head() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from mailflow.store.session import MIGRATIONS, SCHEMA_HEAD
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
