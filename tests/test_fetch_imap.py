@@ -376,6 +376,31 @@ def test_idle_wait_wakes_up_when_mail_arrives(config_file: Path, dovecot: Doveco
         assert box.idle_wait(10) is True
 
 
+def test_mail_landing_between_select_and_idle_is_announced_at_once(config_file: Path, dovecot: DovecotServer,
+                                                                    monkeypatch) -> None:
+    """Dovecot announces such mail right after "+ idling", often in the same packet.
+
+    imapclient's ``idle_check`` polls the socket, which is empty once imaplib
+    has read both lines into its buffer; the wait must look there first, or
+    the mail waits for the next keepalive (the daemon's CI flake).
+    """
+    config = load_config(_configure(config_file, dovecot, None))
+    rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: NOW)
+    with ImapMailbox(config.imap) as box:
+        assert box.poll(rt).fetched == 0
+        selected = ImapMailbox._select
+
+        def select_then_deliver(self):
+            answer = selected(self)
+            dovecot.append("INBOX", _mail(3))  # after UIDNEXT was read, before IDLE
+            return answer
+
+        monkeypatch.setattr(ImapMailbox, "_select", select_then_deliver)
+        started = time.monotonic()
+        assert box.idle_wait(20) is True
+        assert time.monotonic() - started < 5
+
+
 # Configuration of mailboxes
 @pytest.mark.parametrize(
     ("text", "message"),

@@ -258,6 +258,8 @@ class ImapMailbox:
             deadline = time.monotonic() + timeout
             try:
                 while not responses and not (stop is not None and stop.is_set()):
+                    if _already_read(client):
+                        break  # idle_done() below collects it
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -268,6 +270,29 @@ class ImapMailbox:
             self.close()
             raise FetchError(f"{where(self.config)}: connection lost while idling: {error_text(err)}") from None
         return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in [*responses, *more])
+
+
+def _already_read(client: IMAPClient) -> bool:
+    """Whether the server's words wait in imaplib's read buffer rather than on the socket.
+
+    ``idle()`` reads "+ idling" with a buffered readline; when Dovecot sends
+    its announcement of mail that landed just before IDLE in the same packet,
+    that announcement is in the buffer, and ``idle_check`` (which polls the
+    socket) would not see it until the next keepalive. imapclient offers no
+    public way to ask, hence the look at its imaplib connection's file.
+    """
+    reader = getattr(getattr(client, "_imap", None), "file", None)
+    sock = client.socket()
+    if reader is None or not hasattr(reader, "peek"):
+        return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)  # peek() reads the socket only when the buffer is empty: never wait
+    try:
+        return bool(reader.peek(1))
+    except OSError:  # nothing there (EAGAIN, or TLS's want-read); a real fault shows in idle_check next
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
