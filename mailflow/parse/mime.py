@@ -22,7 +22,17 @@ from inscriptis import get_text
 
 from mailflow.errors import ParseError
 from mailflow.parse.charset import decode_bytes
-from mailflow.parse.headers import addresses, date_value, folded, header_text, message_id, message_ids, raw_bytes
+from mailflow.parse.headers import (
+    addresses,
+    date_value,
+    folded,
+    header_text,
+    message_id,
+    message_ids,
+    plain,
+    raw_bytes,
+    unfold,
+)
 from mailflow.parse.model import Address
 from mailflow.parse.parts import charset_label, children, is_attachment, is_leaf, param_text, payload
 
@@ -104,6 +114,19 @@ def _depth(msg: Message) -> int:
     return deepest
 
 
+# Structured headers that RFC 2047 never applies to. Decoding "=?…?=" in them would let
+# a sender smuggle text into our own MTA's verdict (an encoded local part of MAIL FROM
+# copied into Authentication-Results could read "dkim=pass header.d=<our domain>").
+KEPT_AS_WRITTEN = frozenset({"authentication-results", "arc-authentication-results", "received-spf",
+                             "dkim-signature", "arc-seal", "arc-message-signature", "received"})
+
+
+def _header_value(key: str, value: str) -> str:
+    if key.lower() in KEPT_AS_WRITTEN:
+        return folded(plain(unfold(value)))
+    return folded(header_text(value, key)[0])
+
+
 def read_head(msg: Message) -> Head:
     """Ids, subject, addresses and date; ParseError when no From address parses."""
     defects: list[str] = []
@@ -133,7 +156,7 @@ def read_head(msg: Message) -> Head:
         to=to,
         cc=cc,
         date=date,
-        headers=tuple((_name(key), folded(header_text(value, key)[0])) for key, value in msg.raw_items()),
+        headers=tuple((_name(key), _header_value(key, value)) for key, value in msg.raw_items()),
         defects=tuple(defects),
     )
 
