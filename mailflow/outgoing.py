@@ -19,9 +19,9 @@ from mailflow.errors import MailflowError, TemplateError
 from mailflow.parse.model import Address, ParsedMail
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event
 from mailflow.reply import drafts_for
-from mailflow.reply.gate import hold_reason
+from mailflow.reply.gate import guard_reason, hold_reason
 from mailflow.reply.guard import Plan
-from mailflow.reply.model import ReplyContext
+from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime
 from mailflow.send.outbox import enqueue, has_template, recent_external
 from mailflow.store.tables import Requirement
@@ -75,6 +75,24 @@ def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runti
     return queued
 
 
+def guard_hold(ctx: ReplyContext, plan: Plan, rt: Runtime) -> tuple[Draft, str] | None:
+    """The first of the event's mails the commitment guard would hold, and why; None when all may go.
+
+    Staff commands ask before they change anything, so a committal ``#reply``
+    refuses its whole subject instead of leaving it half applied. A template
+    that fails is not the guard's business: ``queue_event`` logs it.
+    """
+    try:
+        drafts = drafts_for(ctx, rt.templates)
+    except TemplateError:
+        return None
+    for draft in drafts:
+        reason = guard_reason(draft, plan=plan, commitment=rt.commitment, client_words=(ctx.subject, ctx.description))
+        if reason is not None:
+            return draft, reason
+    return None
+
+
 def notify(rt: Runtime, requirement_id: str, event: str, *, actor: str = SYSTEM_ACTOR, **fields: object) -> int:
     """Send an event's mails for an existing requirement, through the same gate.
 
@@ -105,7 +123,8 @@ def reply_context(event: str, req: Requirement, *, rules: Rules, mail: ParsedMai
     return ReplyContext(
         event=event,
         requirement_id=req.id,
-        subject=strip_tags(mail.subject) if mail is not None and event != "received" else req.subject,
+        # The requirement's own subject: a thread's "RE: 回复: 请验证:…" would pile up in every later mail.
+        subject=req.subject or (strip_tags(mail.subject) if mail is not None else ""),
         description=mail.reply_text if mail is not None and event != "received" else req.description,
         language=req.language,
         stage=req.customer_stage,

@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session
 
 from mailflow.classify import classify
 from mailflow.classify.model import Decision
+from mailflow.commands.run import run_commands
+from mailflow.commands.syntax import has_tokens
 from mailflow.errors import MailflowError
 from mailflow.outgoing import queue_event, reply_context
 from mailflow.parse import parse
 from mailflow.parse.model import ParsedMail
 from mailflow.record import lookup
+from mailflow.record.client_replies import back_to_evaluation, react
 from mailflow.record.ids import next_requirement_id
 from mailflow.record.requirements import (
     attach_files,
@@ -127,10 +130,10 @@ def _process_parsed(session: Session, mail: ParsedMail, raw: bytes, source: str,
 
 def _find_thread(session: Session, mail: ParsedMail) -> str | None:
     keys = thread_keys(mail)
-    for tag in keys.tags:
-        if lookup.requirement_exists(session, tag):
-            return tag
-    return lookup.requirement_of_messages(session, keys.message_ids)
+    found = next((tag for tag in keys.tags if lookup.requirement_exists(session, tag)), None)
+    if found is None:
+        found = lookup.requirement_of_messages(session, keys.message_ids)
+    return lookup.continued_in(session, found) if found is not None else None  # a merged duplicate's mail
 
 
 def _create(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Runtime, now: datetime) -> Outcome:
@@ -159,17 +162,27 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
         follow_up(session, requirement_id, mail, now=now, kind="automated_reply")
         return Outcome(AUTOMATED, source, requirement_id, reason=automated)
     _attach(session, requirement_id, message, mail, rt, now)
-    if rt.rules.staff_by_email(mail.sender.email) is not None:
-        follow_up(session, requirement_id, mail, now=now, kind="staff_message")
-        return Outcome(STAFF, source, requirement_id, reason="staff message appended")
-    follow_up(session, requirement_id, mail, now=now)
     req = session.get(Requirement, requirement_id)
     assert req is not None
+    staff = rt.rules.staff_by_email(mail.sender.email)
+    if staff is not None:
+        follow_up(session, requirement_id, mail, now=now, kind="staff_message")
+        if not has_tokens(mail.subject):
+            return Outcome(STAFF, source, requirement_id, reason="staff message appended")
+        result = run_commands(session, req, mail, staff, rt, now)
+        return Outcome(STAFF, source, requirement_id, reason=result.reason, queued=result.queued)
+    # A client's words: a subject with "#status:closed" in it is still just a client's mail.
+    follow_up(session, requirement_id, mail, now=now)
+    reaction = react(session, req, mail.reply_text, actor=mail.sender.email, now=now)
     due = req.due_at.astimezone(rt.tz) if req.due_at else None
-    ctx = reply_context("follow_up", req, rules=rt.rules, mail=mail, answer_by=due,
-                        days=rt.config.general.answer_within_days, liaison=req.liaison)
-    queued = _queue(session, req, ctx, mail, rt, now)
-    return Outcome(FOLLOW_UP, source, requirement_id, queued=queued)
+    queued = 0
+    for event in (*reaction.events, "service_redirect"):  # the redirect only for a service-stage client, once
+        ctx = reply_context(event, req, rules=rt.rules, mail=mail, answer_by=due,
+                            days=rt.config.general.answer_within_days, liaison=req.liaison)
+        queued += _queue(session, req, ctx, mail, rt, now)
+    if reaction.kind == "change_request":
+        back_to_evaluation(session, req, mail.reply_text, actor=mail.sender.email, now=now)
+    return Outcome(FOLLOW_UP, source, requirement_id, reason=reaction.line, queued=queued)
 
 
 def _attach(session: Session, requirement_id: str, message: Message, mail: ParsedMail, rt: Runtime,

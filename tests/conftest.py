@@ -71,6 +71,9 @@ rules = "{ROOT / 'rules'}"
 templates = "{ROOT / 'reply_templates'}"
 attachments = "{tmp_path / 'attachments'}"
 
+[security]
+trusted_authserv_ids = ["mx.vendor.example.com"]  # the demo world's border MTA
+
 [smtp]
 from_address = "support@vendor.example.com"
 from_name = "Vendor Support"

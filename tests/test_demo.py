@@ -18,7 +18,7 @@ def test_the_demo_ingests_the_sample_inbox_and_writes_every_reply_as_eml(tmp_pat
     out = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--dir", str(out), "--now", "2026-11-23T10:00:00+08:00"], obj={})
     assert result.exit_code == 0, result.output
-    assert "16 mail(s): 11 new, 2 follow-up, 0 staff, 1 duplicate, 2 automated, 0 failed" in result.output
+    assert "18 mail(s): 11 new, 2 follow-up, 2 staff, 1 duplicate, 2 automated, 0 failed" in result.output
     assert "REQ-202611-011" in result.output and "远航物流" in result.output
     files = sorted((out / "outbox").glob("*.eml"))
     assert len(files) >= 22  # an ack and an owner note per requirement, at least

@@ -57,6 +57,7 @@ FACTS: dict[str, dict[str, object]] = {
     "change_request": {"description": "审批还需要支持手写签名。", "plan_version": V, "plan_date": DAY},
     "follow_up": {"description": "补充一下:最好也能在微信里审批。"},
     "received": {},
+    "assigned": {"owner_reason": "李伟 指派: 熟悉审批模块"},
 }
 CLIENT_EVENTS = ("need_info", "progress", "plan_proposed", "plan_confirmed", "declined", "resolved",
                  "verification_request", "satisfaction_request", "staff_reply", "merged")

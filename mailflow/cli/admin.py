@@ -12,7 +12,7 @@ from sqlalchemy import select
 import mailflow
 from mailflow import pipeline
 from mailflow.cli import cli, config_of, fixed_now, ingest_paths, runtime_for, summary
-from mailflow.config import Config, DatabaseConfig, PathsConfig
+from mailflow.config import Config, DatabaseConfig, PathsConfig, SecurityConfig
 from mailflow.store.session import upgrade
 from mailflow.store.tables import Requirement
 from mailflow.views import table
@@ -59,6 +59,8 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
         database=DatabaseConfig(url=f"sqlite:///{base.resolve() / 'mailflow.db'}"),
         paths=PathsConfig(rules=str(_bundled("rules")), templates=str(_bundled("reply_templates")),
                           attachments=str(base.resolve() / "attachments")),
+        # The demo world's border MTA; its Authentication-Results are what staff commands are judged by.
+        security=SecurityConfig(trusted_authserv_ids=("mx.vendor.example.com",)),
         source="<demo>",
     )
     rt = runtime_for(config, fixed_now(now_text, "--now"))

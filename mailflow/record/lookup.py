@@ -50,3 +50,15 @@ def open_workload(session: Session) -> dict[str, int]:
         .group_by(Requirement.owner)
     ).all()
     return {owner: count for owner, count in rows}
+
+
+def continued_in(session: Session, requirement_id: str) -> str:
+    """The requirement a thread's mail belongs on now: a merged duplicate's target (followed to its end)."""
+    seen = {requirement_id}
+    current = requirement_id
+    while True:
+        target = session.scalar(select(Requirement.merged_into).where(Requirement.id == current))
+        if not target or target in seen:
+            return current
+        seen.add(target)
+        current = target

@@ -211,6 +211,8 @@ def _to_owner(ctx: ReplyContext, name: str, internal: str) -> list[_Mail]:
 
 def _to_staff(ctx: ReplyContext, internal: str) -> list[_Mail]:
     """Command results go to who sent the commands; held mail to the owner and its author."""
+    if ctx.event == "assigned":
+        return [_Mail("internal", "new_requirement", internal, ctx.owner)] if ctx.owner is not None else []
     if ctx.event == "command_result":
         assert ctx.recipient is not None  # missing_facts checked it
         return [_Mail("internal", "command_result", internal, ctx.recipient)]

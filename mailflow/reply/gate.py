@@ -46,7 +46,15 @@ def hold_reason(
             if sent >= max_auto_replies_per_hour:
                 return (f"flood protection: {sent} automatic replies to {address} in the last hour "
                         f"(limit {max_auto_replies_per_hour})")
-    # Words for a client are guarded even when our staff pass them on (service stage).
+    return guard_reason(draft, plan=plan, commitment=commitment, client_words=client_words)
+
+
+def guard_reason(draft: Draft, *, plan: Plan, commitment: CommitmentRules,
+                 client_words: tuple[str, ...] = ()) -> str | None:
+    """The commitment guard alone: None, or why the draft promises what ``plan`` does not allow.
+
+    Words for a client are guarded even when our staff pass them on (service stage).
+    """
     if draft.kind == "external" or draft.template.rpartition("/")[2] in CLIENT_FACING:
         verdict = check_draft(draft.subject, draft.text, draft.html, plan, commitment, client_words=client_words)
         if not verdict.allowed:

@@ -24,6 +24,7 @@ EVENTS = (
     "merged",  # this request is handled together with ``merged_into``
     "service_redirect",  # the service-stage redirect alone, to the client (once per thread)
     # To our staff:
+    "assigned",  # to the new owner: the requirement is theirs now (``owner_reason`` says who and why)
     "command_result",  # to ``recipient``: the commands applied (``command_lines``)
     "command_refused",  # to ``recipient`` (copy to the owner): what was refused and why
     "blocked_notice",  # to the owner (copy to ``recipient``): a mail held by the commitment guard

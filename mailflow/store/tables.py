@@ -86,6 +86,7 @@ class Requirement(Base):
     satisfaction: Mapped[str | None] = mapped_column(String(16))  # satisfied | neutral | unsatisfied
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(Text, default="")
+    merged_into: Mapped[str | None] = mapped_column(String(32))  # a duplicate: continues in this requirement
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
