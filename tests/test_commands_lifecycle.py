@@ -319,3 +319,4 @@ def test_help_answers_with_every_command(desk: Desk) -> None:
     assert "命令已执行" in answer.message["Subject"]
     for form in ("#assign:", "#plan:", "#confirm", "#done", "#decline", "#reply", "#note", "#merge:"):
         assert form in body
+    assert "可用的命令" in body and "Commands (in the subject of your reply" in body  # zh and en

@@ -9,5 +9,7 @@ def apply(state: State, value: str | None, act: Act) -> State:
     text = act.body.strip()
     if not text:
         raise Refused("#reply: the mail has no text of its own to send (quoted history is not sent)")
-    return state.did("#reply: your text goes to the client", event=("reply", act.reason),
+    summary = " ".join(text.split())
+    return state.did("#reply: your text goes to the client",
+                     event=("reply", summary if len(summary) <= 200 else summary[:199] + "…"),
                      mail=Mail("staff_reply", {"message": text}))

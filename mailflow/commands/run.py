@@ -48,6 +48,8 @@ class CommandOutcome:
 def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: Staff, rt: Runtime,
                  now: datetime) -> CommandOutcome:
     """Apply the subject's commands to ``req`` as ``staff``, or refuse them all and say why."""
+    session.flush()
+    session.refresh(req, with_for_update=True)  # two staff mails on one requirement: one after the other
     parsed = parse_subject(mail.subject)
     security = rt.config.security
     verdict = authenticate(mail.headers, mail.sender.email, trusted_authserv_ids=security.trusted_authserv_ids,
@@ -98,7 +100,8 @@ def snapshot(req: Requirement) -> State:
 
 def _write(session: Session, req: Requirement, state: State, staff: Staff, now: datetime) -> None:
     if state.owner != req.owner:
-        req.owner_reason = f"assigned by {staff.handle} on {now.date().isoformat()}"
+        detail = next((d for kind, d in state.events if kind == "assigned"), "")
+        req.owner_reason = f"assigned by {staff.handle} on {now.date().isoformat()} ({detail})"
     req.status, req.owner, req.priority, req.type = state.status, state.owner, state.priority, state.type
     req.customer_stage = state.stage
     req.plan_version, req.plan_patch = state.plan_version, state.plan_patch
