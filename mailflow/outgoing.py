@@ -104,14 +104,24 @@ def notify(rt: Runtime, requirement_id: str, event: str, *, actor: str = SYSTEM_
         req = session.get(Requirement, requirement_id)
         if req is None:
             raise MailflowError(f"no requirement {requirement_id}")
-        ids = [m.message_id for m in req.messages if m.message_id]
-        last_in = next((m.message_id for m in reversed(req.messages) if m.direction == "in" and m.message_id), None)
+        last_in, references = client_thread(req)
         due = req.due_at.astimezone(rt.tz) if req.due_at else None
         ctx = reply_context(event, req, rules=rt.rules, mail=None, answer_by=due,
                             days=rt.config.general.answer_within_days, liaison=req.liaison)
         ctx = replace(ctx, **fields)  # type: ignore[arg-type]
         add_event(session, requirement_id, at=now, actor=actor, kind=f"notify:{event}")
-        return queue_event(session, req, ctx, rt, now, in_reply_to=last_in, references=tuple(ids))
+        return queue_event(session, req, ctx, rt, now, in_reply_to=last_in, references=references)
+
+
+def client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
+    """What a mail about the requirement answers: the client's last mail, in the thread of all we have.
+
+    Not a staff member's mail (a command, a forward): the client never saw those.
+    """
+    references = tuple(m.message_id for m in req.messages if m.message_id)
+    last_in = next((m.message_id for m in reversed(req.messages)
+                    if m.direction == "in" and m.message_id and m.from_addr == req.submitter_email), None)
+    return last_in, references
 
 
 def reply_context(event: str, req: Requirement, *, rules: Rules, mail: ParsedMail | None,

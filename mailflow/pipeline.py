@@ -43,7 +43,7 @@ from mailflow.runtime import Runtime, load_runtime
 from mailflow.sla.calendar import add_working_days
 from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
-from mailflow.thread import strip_tags, thread_keys
+from mailflow.thread import references_for_reply, strip_tags, thread_keys
 
 __all__ = ["Outcome", "Runtime", "load_runtime", "process", "preview"]
 
@@ -194,8 +194,8 @@ def _attach(session: Session, requirement_id: str, message: Message, mail: Parse
 def _queue(session: Session, req: Requirement, ctx: ReplyContext, mail: ParsedMail, rt: Runtime,
            now: datetime) -> int:
     """The event's mails, answering this mail (In-Reply-To it, References its thread)."""
-    references = tuple(dict.fromkeys((*mail.references, *([mail.message_id] if mail.message_id else []))))
-    return queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id, references=references)
+    return queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id,
+                       references=references_for_reply(mail))
 
 
 def _answer_by(rt: Runtime, now: datetime) -> datetime:

@@ -42,3 +42,8 @@ def thread_keys(mail: ParsedMail) -> ThreadKeys:
 def strip_tags(subject: str) -> str:
     """The subject without our tags, for showing and for the record."""
     return re.sub(r"\s{2,}", " ", TAG_RE.sub("", subject)).strip()
+
+
+def references_for_reply(mail: ParsedMail) -> tuple[str, ...]:
+    """The References of a mail answering ``mail`` (RFC 5322 3.6.4): its own, then its Message-ID."""
+    return tuple(dict.fromkeys((*mail.references, *([mail.message_id] if mail.message_id else []))))

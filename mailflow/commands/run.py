@@ -25,7 +25,7 @@ from mailflow.commands.auth import authenticate
 from mailflow.commands.permissions import is_lead, refusal
 from mailflow.commands.state import Act, Refused, State
 from mailflow.commands.syntax import parse_subject
-from mailflow.outgoing import guard_hold, queue_event, reply_context
+from mailflow.outgoing import client_thread, guard_hold, queue_event, reply_context
 from mailflow.parse.model import ParsedMail
 from mailflow.record import lookup
 from mailflow.record.requirements import add_event
@@ -34,6 +34,7 @@ from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime
 from mailflow.send.outbox import enqueue
 from mailflow.store.tables import Requirement
+from mailflow.thread import references_for_reply
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,13 @@ def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: St
 
     _write(session, req, state, staff, now)
     queued = 0
-    last_in, references = _client_thread(req)
+    last_in, references = client_thread(req)
     for out in state.mails:
         ctx = replace(_context(out.event, req, rt), recipient=staff, **out.fields)
         queued += queue_event(session, req, ctx, rt, now, in_reply_to=last_in, references=references)
     result = replace(_context("command_result", req, rt), recipient=staff, command_lines=state.lines)
-    queued += queue_event(session, req, result, rt, now, in_reply_to=mail.message_id, references=_refs(mail))
+    queued += queue_event(session, req, result, rt, now, in_reply_to=mail.message_id,
+                          references=references_for_reply(mail))
     return CommandOutcome(True, "; ".join(c.raw for c in parsed.commands) + f" by {staff.handle}", queued)
 
 
@@ -132,7 +134,7 @@ def _guard(req: Requirement, state: State, staff: Staff, rt: Runtime) -> tuple[s
 def _hold(session: Session, req: Requirement, mail: ParsedMail, staff: Staff, rt: Runtime, now: datetime,
           event: str, draft: Draft, reason: str) -> CommandOutcome:
     """Keep the mail the guard held (status blocked, for the record) and refuse the commands with it."""
-    last_in, references = _client_thread(req)
+    last_in, references = client_thread(req)
     enqueue(session, req.id, draft, sender=rt.sender, in_reply_to=last_in, references=references, now=now,
             status="blocked", reason=reason)
     add_event(session, req.id, at=now, actor=staff.handle, kind="mail_held",
@@ -151,7 +153,8 @@ def _refuse(session: Session, req: Requirement, mail: ParsedMail, staff: Staff, 
         log.warning("%s: commands refused from %s: %s", req.id, mail.sender.email, "; ".join(lines))
     ctx = replace(_context("command_refused", req, rt), recipient=staff, command_lines=tuple(lines),
                   message=message)
-    queued = queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id, references=_refs(mail))
+    queued = queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id,
+                         references=references_for_reply(mail))
     return CommandOutcome(False, f"commands refused: {'; '.join(lines)}", queued)
 
 
@@ -159,18 +162,6 @@ def _context(event: str, req: Requirement, rt: Runtime) -> ReplyContext:
     due = req.due_at.astimezone(rt.tz) if req.due_at else None
     return reply_context(event, req, rules=rt.rules, mail=None, answer_by=due,
                          days=rt.config.general.answer_within_days, liaison=req.liaison)
-
-
-def _client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
-    """What a mail to the client answers: the client's last mail, in the thread of all we have."""
-    ids = tuple(m.message_id for m in req.messages if m.message_id)
-    last_in = next((m.message_id for m in reversed(req.messages)
-                    if m.direction == "in" and m.message_id and m.from_addr == req.submitter_email), None)
-    return last_in, ids
-
-
-def _refs(mail: ParsedMail) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((*mail.references, *([mail.message_id] if mail.message_id else []))))
 
 
 def _merge_problem(session: Session, requirement_id: str, target: str) -> str | None:
