@@ -320,3 +320,16 @@ def test_help_answers_with_every_command(desk: Desk) -> None:
     for form in ("#assign:", "#plan:", "#confirm", "#done", "#decline", "#reply", "#note", "#merge:"):
         assert form in body
     assert "可用的命令" in body and "Commands (in the subject of your reply" in body  # zh and en
+
+
+def test_show_prints_the_plan_the_verdicts_and_one_line_per_step_newest_first(desk: Desk) -> None:
+    desk.mail(FIRST)
+    desk.mail(LIFE / "02-lead-assigns.eml", at(23, 10, 20))
+    desk.mail(LIFE / "03-planner-proposes.eml", at(23, 11, 5))
+    desk.mail(LIFE / "04-planner-confirms.eml", at(23, 15, 30))
+    shown = desk.run("requirements", "show", REQ)
+
+    assert "plan: v2.3 @ 2026-12-15 (confirmed by liu.yang)   verification: -" in shown
+    log = shown.split("process log (newest first):\n", 1)[1].splitlines()
+    assert len(log) == len(desk.record()["events"])  # a multi-line mail text stays on its step's line
+    assert "plan_confirmed: v2.3 @ 2026-12-15" in log[1] and "created:" in log[-1]

@@ -72,6 +72,14 @@ def requirements_show(ctx: click.Context, requirement_id: str, as_json: bool) ->
     click.echo(_show_text(data))
 
 
+def _plan(plan: dict[str, Any]) -> str:
+    if not plan["version"]:
+        return "-"
+    state = f"confirmed by {plan['confirmed_by']}" if plan["confirmed"] else "proposed, not confirmed"
+    patch = f", patch {plan['patch']}" if plan["patch"] else ""
+    return f"{plan['version']} @ {plan['date']} ({state}){patch}"
+
+
 def _show_text(d: dict[str, Any]) -> str:
     lines = [
         f"{d['id']}  [{d['status']}]  {d['subject']}",
@@ -79,6 +87,8 @@ def _show_text(d: dict[str, Any]) -> str:
         f"customer: {d['customer'] or '-'}   stage: {d['customer_stage']}   tier: {d['customer_tier']}",
         f"submitter: {d['submitter']['name']} <{d['submitter']['email']}>   liaison: {d['liaison'] or '-'}",
         f"submitted: {d['submitted_at']}   answer due: {d['due_at']}",
+        f"plan: {_plan(d['plan'])}   verification: {d['verification'] or '-'}   "
+        f"satisfaction: {d['satisfaction'] or '-'}   completed: {d['completed_at'] or '-'}",
         "",
         d["description"],
         "",
@@ -87,7 +97,8 @@ def _show_text(d: dict[str, Any]) -> str:
         lines.append(f"attachment: {a['filename']} ({a['size']} bytes, sha256 {a['sha256'][:12]}…)")
     lines.append("process log (newest first):")
     for e in reversed(d["events"]):
-        lines.append(f"  {e['at']}  {e['actor']}  {e['kind']}: {e['detail']}")
+        detail = " / ".join(line.strip() for line in e["detail"].splitlines() if line.strip())  # one line per step
+        lines.append(f"  {e['at']}  {e['actor']}  {e['kind']}: {detail}")
     return "\n".join(lines)
 
 
