@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CommandOutcome:
-    applied: bool
     reason: str  # one line for the ingest log
     queued: int  # mails queued to be sent
 
@@ -89,7 +88,7 @@ def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: St
     result = replace(_context("command_result", req, rt), recipient=staff, command_lines=state.lines)
     queued += queue_event(session, req, result, rt, now, in_reply_to=mail.message_id,
                           references=references_for_reply(mail))
-    return CommandOutcome(True, "; ".join(c.raw for c in parsed.commands) + f" by {staff.handle}", queued)
+    return CommandOutcome("; ".join(c.raw for c in parsed.commands) + f" by {staff.handle}", queued)
 
 
 def snapshot(req: Requirement) -> State:
@@ -155,7 +154,7 @@ def _refuse(session: Session, req: Requirement, mail: ParsedMail, staff: Staff, 
                   message=message)
     queued = queue_event(session, req, ctx, rt, now, in_reply_to=mail.message_id,
                          references=references_for_reply(mail))
-    return CommandOutcome(False, f"commands refused: {'; '.join(lines)}", queued)
+    return CommandOutcome(f"commands refused: {'; '.join(lines)}", queued)
 
 
 def _context(event: str, req: Requirement, rt: Runtime) -> ReplyContext:

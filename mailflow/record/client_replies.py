@@ -63,9 +63,12 @@ class Reaction:
     line: str  # for the ingest log
 
 
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def _first_words(text: str) -> str:
-    line = next((line for line in text.splitlines() if line.strip()), "")
-    return unicodedata.normalize("NFKC", line).strip().lower()
+    return unicodedata.normalize("NFKC", _first_line(text)).strip().lower()
 
 
 def _starts(words: str, word: str) -> bool:
@@ -145,5 +148,4 @@ def back_to_evaluation(session: Session, req: Requirement, words: str, *, actor:
 
 
 def _line(words: str) -> str:
-    line = next((line.strip() for line in words.splitlines() if line.strip()), "")
-    return line[:200]
+    return _first_line(words)[:200]
