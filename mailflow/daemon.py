@@ -5,7 +5,8 @@ timed wait when the server has no IDLE) and polls when mail arrives; it
 holds a lease on its mailbox so a second instance waits instead of
 processing the same mail. One sender thread sends the outbox, woken the
 moment a poll queued something, so an acknowledgement leaves within about
-a second of the mail's arrival. Network trouble is retried with backoff,
+a second of the mail's arrival. One SLA thread ticks the clock every
+minute: reminders, escalations, weekly progress mails. Network trouble is retried with backoff,
 forever; database trouble too. SIGTERM/SIGINT set ``stop``: each poller
 finishes the mail in hand (committed, flagged, checkpointed), gives its
 lease back, and the process exits.
@@ -28,6 +29,7 @@ from mailflow.fetch.imap import ImapMailbox, PollFailed
 from mailflow.pipeline import FAILED, Outcome
 from mailflow.runtime import Runtime
 from mailflow.send.sender import send_pending
+from mailflow.sla.tick import tick
 from mailflow.store.leases import acquire, release
 
 log = logging.getLogger("mailflow.daemon")
@@ -37,6 +39,7 @@ log = logging.getLogger("mailflow.daemon")
 class DaemonOptions:
     lease_seconds: float = 120.0  # a dead instance's mailbox is taken over after this long
     send_seconds: float = 30.0  # the sender also looks for due retries this often
+    sla_seconds: float = 60.0  # the SLA clock ticks this often (deadlines are minutes apart at best)
 
     @property
     def idle_seconds(self) -> float:
@@ -65,6 +68,9 @@ def run(rt: Runtime, stop: threading.Event, options: DaemonOptions = DaemonOptio
                                         args=(rt, stop, wake_sender, options)))
     else:
         log.warning("[smtp] host is not set: replies stay in the outbox (mailflow outbox list)")
+    if threads:
+        threads.append(threading.Thread(target=_sla_loop, name="sla", daemon=True,
+                                        args=(rt, stop, wake_sender, options)))
     if not threads:
         raise MailflowError("nothing to do: no [imap] host or [[mailboxes]] and no [smtp] host configured")
     log.info("mailflow running: %s", ", ".join(t.name for t in threads))
@@ -142,6 +148,27 @@ def _poll(rt: Runtime, box: ImapMailbox, stop: threading.Event, wake_sender: thr
     report = box.poll(rt, on_outcome=done)
     for line in report.lines:
         log.warning("%s", line)
+
+
+def _sla_loop(rt: Runtime, stop: threading.Event, wake_sender: threading.Event, options: DaemonOptions) -> None:
+    """Tick the SLA clock every ``sla_seconds``; a tick that fails is simply tried again next time.
+
+    Several instances may tick at once: each deadline's notice is claimed
+    with a unique row, so only one of them sends it.
+    """
+    while not stop.is_set():
+        try:
+            report = tick(rt)
+            if report.queued or report.breaches:
+                log.info("%s", report.summary())
+                wake_sender.set()
+            for line in report.lines:
+                log.warning("sla: %s", line)
+        except MailflowError as err:
+            log.warning("sla: %s", err)
+        except Exception:
+            log.exception("sla: unexpected error")
+        stop.wait(options.sla_seconds)
 
 
 def _send_loop(rt: Runtime, stop: threading.Event, wake: threading.Event, options: DaemonOptions) -> None:

@@ -104,13 +104,19 @@ def notify(rt: Runtime, requirement_id: str, event: str, *, actor: str = SYSTEM_
         req = session.get(Requirement, requirement_id)
         if req is None:
             raise MailflowError(f"no requirement {requirement_id}")
-        last_in, references = client_thread(req)
-        due = req.due_at.astimezone(rt.tz) if req.due_at else None
-        ctx = reply_context(event, req, rules=rt.rules, mail=None, answer_by=due,
-                            days=rt.config.general.answer_within_days, liaison=req.liaison)
-        ctx = replace(ctx, **fields)  # type: ignore[arg-type]
-        add_event(session, requirement_id, at=now, actor=actor, kind=f"notify:{event}")
-        return queue_event(session, req, ctx, rt, now, in_reply_to=last_in, references=references)
+        return notify_in(session, req, event, rt, now, actor=actor, **fields)
+
+
+def notify_in(session: Session, req: Requirement, event: str, rt: Runtime, now: datetime, *,
+              actor: str = SYSTEM_ACTOR, **fields: object) -> int:
+    """``notify`` inside the caller's transaction: the SLA clock claims its notice and queues in one."""
+    last_in, references = client_thread(req)
+    due = req.due_at.astimezone(rt.tz) if req.due_at else None
+    ctx = reply_context(event, req, rules=rt.rules, mail=None, answer_by=due,
+                        days=rt.config.general.answer_within_days, liaison=req.liaison)
+    ctx = replace(ctx, **fields)  # type: ignore[arg-type]
+    add_event(session, req.id, at=now, actor=actor, kind=f"notify:{event}")
+    return queue_event(session, req, ctx, rt, now, in_reply_to=last_in, references=references)
 
 
 def client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
@@ -149,6 +155,7 @@ def reply_context(event: str, req: Requirement, *, rules: Rules, mail: ParsedMai
         liaison=staff(liaison) if liaison else None,
         answer_by=answer_by,
         answer_within_days=days,
+        due_at=answer_by if event != "received" else None,
         attachments=tuple(a.filename for a in mail.attachments) if mail is not None else (),
         owner_reason=req.owner_reason or "",
         plan_version=req.plan_version,

@@ -40,7 +40,9 @@ from mailflow.record.requirements import (
 from mailflow.reply import drafts_for
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime, load_runtime
-from mailflow.sla.calendar import add_working_days
+from mailflow.sla.calendar import Duration
+from mailflow.sla.clock import Facts, next_due
+from mailflow.sla.tick import refresh_due
 from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
 from mailflow.thread import references_for_reply, strip_tags, thread_keys
@@ -142,12 +144,13 @@ def _create(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Run
     due_local = _answer_by(rt, now)
     requirement_id = next_requirement_id(session, submitted_at.astimezone(rt.tz))
     req = create_requirement(session, requirement_id, _untagged(mail), decision, submitted_at=submitted_at,
-                             due_at=due_local.astimezone(timezone.utc), now=now)
+                             due_at=_first_due(rt, decision, now), now=now)
     message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id)
     session.flush()
     _attach(session, requirement_id, message, mail, rt, now)
     ctx = reply_context("received", req, rules=rt.rules, mail=mail, answer_by=due_local,
                         days=rt.config.general.answer_within_days, liaison=decision.sender_staff)
+    ctx = replace(ctx, due_at=req.due_at.astimezone(rt.tz) if req.due_at else None)
     queued = _queue(session, req, ctx, mail, rt, now)
     return Outcome(NEW, source, requirement_id, reason=f"{decision.type}/{decision.priority} -> {decision.owner}",
                    queued=queued)
@@ -182,6 +185,7 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
         queued += _queue(session, req, ctx, mail, rt, now)
     if reaction.kind == "change_request":
         back_to_evaluation(session, req, mail.reply_text, actor=mail.sender.email, now=now)
+    refresh_due(session, req, rt)  # reopened after a failed verification: its clocks run again
     return Outcome(FOLLOW_UP, source, requirement_id, reason=reaction.line, queued=queued)
 
 
@@ -199,8 +203,18 @@ def _queue(session: Session, req: Requirement, ctx: ReplyContext, mail: ParsedMa
 
 
 def _answer_by(rt: Runtime, now: datetime) -> datetime:
-    """When the first real answer is due, in the desk's local time: what the ack promises."""
-    return add_working_days(now.astimezone(rt.tz), rt.config.general.answer_within_days)
+    """When the first real answer is due, in the desk's local time: what the ack promises.
+
+    The client is told the general promise (BRIEF §4: 3 working days); a
+    high-priority or strategic clock may be tighter, and that stays internal.
+    """
+    return rt.calendar.add(now, Duration(rt.config.general.answer_within_days, "working_days"))
+
+
+def _first_due(rt: Runtime, decision: Decision, now: datetime) -> datetime | None:
+    """The new requirement's ``due_at``: its earliest SLA deadline (the clocks start on receipt)."""
+    facts = Facts(status="new", priority=decision.priority, tier=decision.tier, started_at=now)
+    return next_due(facts, rt.sla, rt.calendar)
 
 
 def _submitted_at(mail: ParsedMail, now: datetime) -> datetime:

@@ -1,7 +1,7 @@
 """What every mail needs, loaded once per process: config, rules, templates, store.
 
 Loading validates everything up front (rules, commitment phrases,
-templates), so a broken file stops the start, not the hundredth mail.
+calendar, SLA clocks, templates), so a broken file stops the start, not the hundredth mail.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from mailflow.parse.model import Address
 from mailflow.record.directory import sync_directory
 from mailflow.reply import Templates
 from mailflow.reply.guard import COMMITMENT_FILE, CommitmentRules, load_commitment
+from mailflow.sla.calendar import CALENDAR_FILE, WorkCalendar, load_calendar
+from mailflow.sla.policy import DEFAULT as DEFAULT_SLA
+from mailflow.sla.policy import SLA_FILE, SlaPolicy, load_sla
 from mailflow.store.session import Store
 
 
@@ -31,6 +34,8 @@ class Runtime:
     commitment: CommitmentRules
     store: Store
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)  # working time: rules/calendar.yaml
+    sla: SlaPolicy = DEFAULT_SLA  # the clocks: rules/sla.yaml
 
     @property
     def tz(self) -> ZoneInfo:
@@ -46,10 +51,13 @@ def load_runtime(config: Config, store: Store, clock: Callable[[], datetime] | N
     rules_dir = config.path(config.paths.rules)
     rules = load_rules(rules_dir)
     commitment = load_commitment(rules_dir / COMMITMENT_FILE)
+    calendar = load_calendar(rules_dir / CALENDAR_FILE, ZoneInfo(config.general.timezone))
+    sla = load_sla(rules_dir / SLA_FILE)
     templates = Templates(config.path(config.paths.templates))
     with store.session() as session:
         sync_directory(session, rules)
-    runtime = Runtime(config=config, rules=rules, templates=templates, commitment=commitment, store=store)
+    runtime = Runtime(config=config, rules=rules, templates=templates, commitment=commitment, store=store,
+                      calendar=calendar, sla=sla)
     if clock is not None:
         runtime.clock = clock
     return runtime

@@ -199,13 +199,15 @@ def test_follow_up_from_an_accepted_client_copies_the_account_owner(templates):
 
 
 def test_new_requirement_tells_the_owner_everything_needed(templates):
-    ctx = yuanhang(attachments=("error.png", "server.log"), priority="high")
+    # The owner sees the SLA's next deadline (a high priority's 24 h), not the client's 3-day promise.
+    ctx = yuanhang(attachments=("error.png", "server.log"), priority="high",
+                   due_at=datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI))
     note = drafts_for(ctx, templates)[1]
     assert note.subject == "新需求:工资计算报错"
     for expected in ("REQ-202611-003", "类型:问题修复", "优先级:高", "客户:远航物流(合作伙伴/代理商:智联软件)",
                      "阶段:实施中", "客户级别:核心客户", "提交人:刘畅 <liu.chang@yuanhang.example>",
                      "原因:rule feature-asks", "> 计算11月工资时报错，提示内部错误。", "- error.png", "- server.log",
-                     "初步答复期限:2026年11月26日"):
+                     "下一个期限:2026年11月24日 10:00"):
         assert expected in note.text, expected
 
 

@@ -58,6 +58,9 @@ FACTS: dict[str, dict[str, object]] = {
     "follow_up": {"description": "补充一下:最好也能在微信里审批。"},
     "received": {},
     "assigned": {"owner_reason": "李伟 指派: 熟悉审批模块"},
+    "sla_reminder": {"deadline": "feedback", "deadline_at": datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)},
+    "sla_escalation": {"deadline": "plan", "deadline_at": datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI),
+                       "escalate_to": (ZHAO_LEI,)},
 }
 CLIENT_EVENTS = ("need_info", "progress", "plan_proposed", "plan_confirmed", "declined", "resolved",
                  "verification_request", "satisfaction_request", "staff_reply", "merged")
@@ -81,6 +84,18 @@ def test_the_event_list_and_the_facts_table_agree():
 
 
 # --- who gets what -----------------------------------------------------------------
+
+def test_a_deadline_reminder_goes_to_the_owner_and_an_escalation_also_to_their_manager(templates):
+    [reminder] = drafts_for(event(huaxin, "sla_reminder"), templates)
+    assert (reminder.kind, reminder.template, reminder.to, reminder.cc) == (
+        "internal", "zh/sla_reminder", ("wang.fang@vendor.example.com",), ())
+    assert reminder.subject.startswith("即将到期:答复客户") and "2026年11月26日 10:00" in reminder.text
+    [escalation] = drafts_for(event(yuanhang, "sla_escalation"), templates)
+    assert (escalation.to, escalation.cc) == (("li.wei@vendor.example.com",), ("zhao.lei@vendor.example.com",))
+    assert escalation.subject.startswith("已逾期:处理方案") and "已同时通知:赵磊" in escalation.text
+    en = drafts_for(event(huaxin, "sla_escalation"), templates, internal_language="en")[0]
+    assert en.subject.startswith("Overdue: handling plan") and "Also told: 赵磊." in en.text
+
 
 @pytest.mark.parametrize("name", CLIENT_EVENTS)
 def test_client_mail_goes_to_the_client_in_their_language(templates, name):

@@ -216,6 +216,8 @@ NEEDS: dict[str, dict[str, object]] = {
     "command_refused": {"recipient": Staff("zhao.lei", "赵磊", "zhao.lei@vendor.example.com", (), None, None,
                                            Origin("rules/staff.yaml", 1)), "command_lines": ("#status:x: 未知",)},
     "blocked_notice": {"blocked_reason": "commitment guard: sample", "blocked_text": "示例文字。"},
+    "sla_reminder": {"deadline": "feedback", "deadline_at": datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)},
+    "sla_escalation": {"deadline": "plan", "deadline_at": datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)},
 }
 
 

@@ -2,8 +2,8 @@
 
 Exit codes: 0 ok, 1 user/config/rule error (one line, no traceback), 2 usage.
 The commands live by area: ``records`` (requirements, rules), ``mail``
-(ingest, poll, run, outbox), ``admin`` (db, demo); this module holds the
-group and what they share.
+(ingest, poll, run, outbox), ``clock`` (sla tick, report), ``admin`` (db,
+demo); this module holds the group and what they share.
 """
 
 from __future__ import annotations
@@ -113,4 +113,4 @@ def main() -> None:
 
 
 # Importing the areas registers their commands on ``cli``.
-from mailflow.cli import admin, mail, records  # noqa: E402,F401  (registers the commands)
+from mailflow.cli import admin, clock, mail, records  # noqa: E402,F401  (registers the commands)

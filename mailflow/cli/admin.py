@@ -72,10 +72,11 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
         written = export_eml(queued, base / "outbox")
         replies = Counter(row.requirement_id for row in queued)
         click.echo(table(
-            ["ID", "TYPE", "PRIO", "STAGE", "CUSTOMER", "OWNER", "REPLIES", "SUBJECT"],
-            [[r.id, r.type, r.priority, r.customer_stage, r.customer or "-", r.owner or "-",
-              str(replies.get(r.id, 0)), r.subject] for r in reqs],
-            limits={4: 18, 7: 36},
+            ["ID", "TYPE", "PRIO", "DUE", "STAGE", "CUSTOMER", "OWNER", "REPLIES", "SUBJECT"],
+            [[r.id, r.type, r.priority, r.due_at.astimezone(rt.tz).strftime("%m-%d %H:%M") if r.due_at else "-",
+              r.customer_stage, r.customer or "-", r.owner or "-", str(replies.get(r.id, 0)), r.subject]
+             for r in reqs],
+            limits={5: 18, 8: 36},
         ))
     other = [o for o in outcomes if o.kind not in (pipeline.NEW,)]
     if other:
@@ -85,3 +86,4 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
     click.echo("")
     click.echo(summary(outcomes))
     click.echo(f"database: {base / 'mailflow.db'}   replies: {len(written)} .eml file(s) in {base / 'outbox'}")
+    click.echo("DUE: each requirement's next SLA deadline, in working time (rules/sla.yaml, rules/calendar.yaml)")

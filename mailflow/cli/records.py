@@ -114,10 +114,13 @@ def rules_check(ctx: click.Context) -> None:
     from mailflow.classify import check_rules
     from mailflow.reply import check_templates
     from mailflow.reply.guard import COMMITMENT_FILE, check_commitment
+    from mailflow.sla.calendar import CALENDAR_FILE, check_calendar
+    from mailflow.sla.policy import SLA_FILE, check_sla
 
     config = config_of(ctx)
     rules_dir = config.path(config.paths.rules)
     errors = (check_rules(rules_dir) + check_commitment(rules_dir / COMMITMENT_FILE)
+              + check_calendar(rules_dir / CALENDAR_FILE) + check_sla(rules_dir / SLA_FILE)
               + check_templates(config.path(config.paths.templates)))
     for line in errors:
         click.echo(line, err=True)

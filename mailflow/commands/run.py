@@ -33,6 +33,7 @@ from mailflow.reply.guard import Plan
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime
 from mailflow.send.outbox import enqueue
+from mailflow.sla.tick import refresh_due
 from mailflow.store.tables import Requirement
 from mailflow.thread import references_for_reply
 
@@ -80,6 +81,7 @@ def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: St
         return _hold(session, req, mail, staff, rt, now, *held)
 
     _write(session, req, state, staff, now)
+    refresh_due(session, req, rt)  # a new priority, an answer or a plan moves the next deadline
     queued = 0
     last_in, references = client_thread(req)
     for out in state.mails:

@@ -46,7 +46,7 @@ OWNER_TEMPLATES = {
     "client_reply": "client_reply",
     "change_request": "change_request",
 }
-STAFF_TEMPLATES = ("command_result", "command_refused", "blocked_notice")
+STAFF_TEMPLATES = ("command_result", "command_refused", "blocked_notice", "sla_reminder", "sla_escalation")
 TEMPLATE_NAMES = ("ack_presales", "ack_implementation", "redirect_service", "new_requirement",
                   "service_request", *CLIENT_TEMPLATES.values(), *OWNER_TEMPLATES.values(), *STAFF_TEMPLATES)
 REQUIRED = tuple(f"{lang}/{name}" for lang in LANGUAGES for name in TEMPLATE_NAMES)
@@ -144,6 +144,8 @@ def missing_facts(ctx: ReplyContext) -> tuple[str, ...]:
             need.append("command_lines")
     if event == "blocked_notice" and not (ctx.blocked_reason and ctx.blocked_text):
         need.append("blocked_reason and blocked_text")
+    if event in ("sla_reminder", "sla_escalation") and not (ctx.deadline and ctx.deadline_at):
+        need.append("deadline and deadline_at")
     return tuple(need)
 
 
@@ -210,7 +212,7 @@ def _to_owner(ctx: ReplyContext, name: str, internal: str) -> list[_Mail]:
 
 
 def _to_staff(ctx: ReplyContext, internal: str) -> list[_Mail]:
-    """Command results go to who sent the commands; held mail to the owner and its author."""
+    """Command results go to who sent the commands; held mail and deadlines to the owner."""
     if ctx.event == "assigned":
         return [_Mail("internal", "new_requirement", internal, ctx.owner)] if ctx.owner is not None else []
     if ctx.event == "command_result":
@@ -220,6 +222,13 @@ def _to_staff(ctx: ReplyContext, internal: str) -> list[_Mail]:
         # Someone tried to change the owner's requirement and could not: the owner should know.
         assert ctx.recipient is not None
         return [_Mail("internal", "command_refused", internal, ctx.recipient, _others(ctx.recipient, [ctx.owner]))]
+    if ctx.event in ("sla_reminder", "sla_escalation"):
+        # The owner answers for the deadline; at it, their manager hears too (BRIEF §4).
+        managers = list(ctx.escalate_to) if ctx.event == "sla_escalation" else []
+        target = ctx.owner or ctx.account_owner or (managers[0] if managers else None)
+        if target is None:
+            return []
+        return [_Mail("internal", ctx.event, internal, target, _others(target, managers))]
     target = ctx.owner or ctx.account_owner or ctx.liaison or ctx.recipient
     if target is None:
         return []

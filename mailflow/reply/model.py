@@ -32,6 +32,8 @@ EVENTS = (
     "verification_passed",  # to the owner: the client confirmed the solution
     "client_reply",  # to the owner: a client's reply that needs a person (``description``)
     "change_request",  # to the owner: the client changed the scope after a plan existed
+    "sla_reminder",  # to the owner: a deadline (``deadline``, ``deadline_at``) is near
+    "sla_escalation",  # to the owner, copying ``escalate_to`` (their manager): a deadline has passed
 )
 
 
@@ -93,6 +95,10 @@ class ReplyContext:
     recipient: Staff | None = None  # the staff member a command result is for; on staff-written
     #                                 text (staff_reply, declined …) its author, told if it is held
     merged_into: str | None = None  # merged: the requirement this one now continues in
+    deadline: str = ""  # sla_reminder / sla_escalation: which clock (first_response | feedback | plan)
+    deadline_at: datetime | None = None  # … and when it is (was) due, local time
+    escalate_to: tuple[Staff, ...] = ()
+    due_at: datetime | None = None  # local time of the requirement's next SLA deadline (internal mail only)  # sla_escalation: who else is told (the owner's manager)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def samples() -> list[ReplyContext]:
             owner=owner if variant else None, account_owner=contact if full else None,
             liaison=liaison if variant >= 2 else None,
             answer_by=datetime(2026, 11, 26, 18, 0) if full else None, answer_within_days=3,
+            due_at=datetime(2026, 11, 24, 10, 0) if variant == 1 else None,
             attachments=("a.png",) if full else (), owner_reason="sample" if full else "")
         result.append(replace(ctx, **_facts(event, variant, staff("s.staff", "赵磊"))))
     return result
@@ -78,6 +79,11 @@ def _facts(event: str, variant: int, sender: Staff) -> dict[str, object]:
                            "command_lines": ("#assign:li.wei", "#help") if variant == 1 else ("#assign:li.wei",)},
         "command_refused": {"recipient": sender, "command_lines": ("#status:x: 未知状态 / unknown status",)},
         "blocked_notice": {"blocked_reason": "commitment guard: '保证'", "blocked_text": "我们保证。"},
+        "sla_reminder": {"deadline": ("first_response", "feedback", "plan")[variant % 3],
+                         "deadline_at": datetime(2026, 11, 26, 10, 0)},
+        "sla_escalation": {"deadline": ("plan", "first_response", "feedback")[variant % 3],
+                           "deadline_at": datetime(2026, 11, 26, 10, 0),
+                           "escalate_to": (sender,) if variant else ()},
     }.get(event, {})
     if variant == 1:
         facts = {"message": "说明 / note", "plan_patch": "KB-1024", "resolved_at": datetime(2026, 12, 10, 15, 0),

@@ -246,3 +246,26 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)  # e.g. "imap:support"
     holder: Mapped[str] = mapped_column(String(200), default="")  # host:pid:thread
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaNotice(Base):
+    """One reminder, escalation, progress mail or breach per deadline: the "exactly once" of the SLA clock.
+
+    A deadline is (requirement, clock, due time). The unique key makes a
+    second tick — after a restart, or in another worker — fail to claim what
+    the first one did, inside the same transaction that queues the mail.
+    Escalations and breaches are also the breach record the reports read.
+    """
+
+    __tablename__ = "sla_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requirement_id: Mapped[str] = mapped_column(ForeignKey("requirements.id"), index=True)
+    clock: Mapped[str] = mapped_column(String(32))  # first_response | feedback | plan | progress
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))  # reminder | escalation | breach | progress
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+Index("ux_sla_notices_deadline", SlaNotice.requirement_id, SlaNotice.clock, SlaNotice.due_at, SlaNotice.kind,
+      unique=True)

@@ -1,0 +1,143 @@
+"""One pass of the SLA clock: remind before a deadline, escalate at it, keep clients informed.
+
+``mailflow sla tick`` runs one pass; ``mailflow run`` runs one a minute.
+Each requirement is its own transaction: its notice is claimed (a row
+whose unique key is the deadline) and its mail queued together, so a
+crash, a restart or a second worker can never send the same reminder
+twice, and a failure on one requirement does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailflow.classify.model import Staff
+from mailflow.outgoing import notify_in
+from mailflow.record.requirements import SYSTEM_ACTOR, add_event
+from mailflow.runtime import Runtime
+from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, next_due, progress_due
+from mailflow.store.tables import Event, Requirement, SlaNotice
+
+log = logging.getLogger(__name__)
+RECENT = timedelta(days=30)  # finished requirements are looked at this long for late, unrecorded breaches
+
+
+@dataclass
+class TickReport:
+    reminders: int = 0
+    escalations: int = 0
+    breaches: int = 0  # deadlines missed, recorded (escalated or found met late)
+    progress: int = 0  # automatic progress mails to clients
+    queued: int = 0  # mails queued
+    lines: list[str] = field(default_factory=list)  # one per requirement that could not be handled
+
+    def summary(self) -> str:
+        return (f"sla tick: {self.reminders} reminders, {self.escalations} escalations, "
+                f"{self.breaches} breaches recorded, {self.progress} progress mails, {self.queued} mails queued")
+
+
+def tick(rt: Runtime, now: datetime | None = None) -> TickReport:
+    """Look at every requirement whose clocks may need something now."""
+    now = now or rt.clock()
+    report = TickReport()
+    with rt.store.session() as session:
+        ids = session.scalars(select(Requirement.id).where(
+            Requirement.merged_into.is_(None),
+            or_(Requirement.status.not_in(FINISHED), Requirement.updated_at >= now - RECENT),
+        ).order_by(Requirement.id)).all()
+    for requirement_id in ids:
+        try:
+            with rt.store.session() as session:
+                _one(session, requirement_id, rt, now, report)
+        except Exception as err:  # one broken record must not stop the clock for the others
+            log.exception("%s: SLA tick failed", requirement_id)
+            report.lines.append(f"{requirement_id}: SLA tick failed: {err}")
+    return report
+
+
+def facts_of(session: Session, req: Requirement) -> Facts:
+    """The clock's view of a requirement, read fresh from its process log."""
+    steps = session.execute(select(Event.kind, Event.at, Event.actor, Event.detail)
+                            .where(Event.requirement_id == req.id).order_by(Event.at, Event.id)).all()
+    return Facts(status=req.status, priority=req.priority, tier=req.customer_tier, started_at=req.created_at,
+                 steps=tuple(Step(*row) for row in steps), merged=req.merged_into is not None)
+
+
+def refresh_due(session: Session, req: Requirement, rt: Runtime) -> None:
+    """Set ``due_at`` to the earliest open deadline: after a priority change, an answer, a new policy."""
+    session.flush()
+    req.due_at = next_due(facts_of(session, req), rt.sla, rt.calendar)
+
+
+def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, report: TickReport) -> None:
+    req = session.get(Requirement, requirement_id, with_for_update={"skip_locked": True})
+    if req is None:  # another worker is on it right now: its tick covers it
+        return
+    facts = facts_of(session, req)
+    for deadline in deadlines(facts, rt.sla, rt.calendar):
+        if deadline.missed and _claim(session, req.id, deadline, "breach", now):
+            add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla_breach",
+                      detail=f"{deadline.clock} due {_local(deadline.due_at, rt)}, met {_local(deadline.met_at, rt)}")
+            report.breaches += 1
+        if not deadline.open:
+            continue
+        if now >= deadline.due_at:
+            if _claim(session, req.id, deadline, "escalation", now):
+                add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla_breach",
+                          detail=f"{deadline.clock} due {_local(deadline.due_at, rt)}: escalated")
+                report.escalations += 1
+                report.breaches += 1
+                report.queued += _send(session, req, "sla_escalation", deadline, rt, now)
+        elif now >= deadline.remind_at and _claim(session, req.id, deadline, "reminder", now):
+            report.reminders += 1
+            report.queued += _send(session, req, "sla_reminder", deadline, rt, now)
+    progress = progress_due(facts, rt.sla, rt.calendar)
+    if progress is not None and now >= progress:
+        if _claim(session, req.id, Deadline("progress", progress, progress, None), "progress", now):
+            add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla:progress",
+                      detail=f"weekly progress mail (none sent since {_local(progress, rt)} less "
+                             f"{rt.sla.progress_every.amount:g} {rt.sla.progress_every.unit.replace('_', ' ')})")
+            report.progress += 1
+            report.queued += notify_in(session, req, "progress", rt, now)
+    due = next_due(facts, rt.sla, rt.calendar)
+    if due != req.due_at:
+        req.due_at = due
+
+
+def _claim(session: Session, requirement_id: str, deadline: Deadline, kind: str, now: datetime) -> bool:
+    """Insert the notice row; False when it exists (sent before, or by another worker just now)."""
+    try:
+        with session.begin_nested():
+            session.add(SlaNotice(requirement_id=requirement_id, clock=deadline.clock, due_at=deadline.due_at,
+                                  kind=kind, created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _send(session: Session, req: Requirement, event: str, deadline: Deadline, rt: Runtime, now: datetime) -> int:
+    managers = _managers(req, rt) if event == "sla_escalation" else ()
+    return notify_in(session, req, event, rt, now, deadline=deadline.clock,
+                     deadline_at=deadline.due_at.astimezone(rt.tz), escalate_to=managers)
+
+
+def _managers(req: Requirement, rt: Runtime) -> tuple[Staff, ...]:
+    """Whom an overdue requirement is escalated to: the owner's manager, else the lead of the team."""
+    owner = rt.rules.staff_by_handle(req.owner) if req.owner else None
+    team_name = owner.team if owner is not None and owner.team else req.team
+    team = next((t for t in rt.rules.teams if t.name == team_name), None)
+    for handle in (owner.manager if owner is not None else None, team.lead if team is not None else None):
+        person = rt.rules.staff_by_handle(handle) if handle else None
+        if person is not None and (owner is None or person.handle != owner.handle):
+            return (person,)
+    return ()
+
+
+def _local(at: datetime | None, rt: Runtime) -> str:
+    return at.astimezone(rt.tz).strftime("%Y-%m-%d %H:%M") if at is not None else "-"

@@ -1,0 +1,178 @@
+"""The SLA clock at work: reminders, escalations and weekly progress, each exactly once.
+
+A realistic requirement (the demo's Huaxin mobile-approval question, a
+medium-priority feature owned by 王芳) is received the morning before the
+2026 National Day week. Its 3-working-day feedback clock runs over the
+holiday and the make-up Saturday; the clock is ticked at chosen instants,
+by separate runs as a cron job or a restarted daemon would, and what went
+out is read off a real SMTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHANGHAI
+from mailflow.config import load_config
+from mailflow.pipeline import load_runtime, process
+from mailflow.sla.tick import tick
+from mailflow.store.session import open_store
+from smtp_sink import SmtpSink
+from test_commands_lifecycle import FIRST, LIFE, Desk, at, one, text
+
+OWNER, MANAGER = "wang.fang@vendor.example.com", "sun.hao@vendor.example.com"
+CLIENT = "zhang.wei@huaxin.example"
+REQ = "REQ-202609-001"
+
+
+def sep_oct(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+RECEIVED = sep_oct(9, 30, 10)  # Wednesday; Oct 1-7 are off, Sat Oct 10 is worked
+REMIND = sep_oct(10, 9, 16)  # 54 of the clock's 72 working-day hours
+DUE = sep_oct(10, 10, 10)  # 3 working days: Oct 8, Oct 9, Sat Oct 10
+
+
+@pytest.fixture
+def desk(config_file: Path, smtp_sink: SmtpSink, tmp_path: Path) -> Desk:
+    with config_file.open("a", encoding="utf-8") as fh:
+        fh.write(f'host = "127.0.0.1"\nport = {smtp_sink.port}\nsecurity = "none"\ntimeout = 5\n')
+    return Desk(config_file, smtp_sink, tmp_path)
+
+
+def tick_at(desk: Desk, when: datetime) -> dict:
+    """One `mailflow sla tick --send`, as cron would run it."""
+    return json.loads(desk.run("sla", "tick", "--json", at=when).split("\n}")[0] + "\n}")
+
+
+def sent_since(desk: Desk) -> list:
+    new = desk.sink.received[desk.seen:]
+    desk.seen = len(desk.sink.received)
+    return new
+
+
+def send(desk: Desk, when: datetime) -> list:
+    desk.run("outbox", "send", at=when)
+    return sent_since(desk)
+
+
+def record(desk: Desk, requirement: str = REQ) -> dict:
+    return json.loads(desk.run("requirements", "show", requirement, "--json"))
+
+
+def test_reminder_before_the_deadline_escalation_at_it_each_once_across_restarts(desk: Desk, config_file: Path
+                                                                                ) -> None:
+    desk.mail(FIRST, RECEIVED)
+    assert record(desk)["due_at"] == DUE.isoformat()
+
+    # Nothing is due yet, and a holiday tick changes nothing.
+    assert tick_at(desk, sep_oct(10, 3, 12))["reminders"] == 0
+    assert tick_at(desk, sep_oct(10, 9, 15, 59))["reminders"] == 0
+    assert send(desk, sep_oct(10, 9, 15, 59)) == []
+
+    # Three quarters of the clock have run: the owner is reminded, nobody else.
+    assert tick_at(desk, REMIND)["reminders"] == 1
+    [reminder] = send(desk, REMIND)
+    assert reminder.rcpt_tos == (OWNER,)
+    assert "即将到期" in reminder.message["Subject"] and "[REQ-202609-001]" in reminder.message["Subject"]
+    assert "2026年10月10日 10:00" in text(reminder)
+
+    # A restarted tick in a separate process sends nothing again.
+    env = {**os.environ, "MAILFLOW_NOW": sep_oct(10, 9, 17).isoformat(), "MAILFLOW_CONFIG": str(config_file)}
+    again = subprocess.run([sys.executable, "-m", "mailflow.cli", "sla", "tick", "--send"], env=env,
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert "0 reminders, 0 escalations" in again.stdout
+    assert sent_since(desk) == []
+
+    # At the deadline: owner and manager, recorded as a breach, once.
+    assert tick_at(desk, DUE)["escalations"] == 1
+    [escalation] = send(desk, DUE)
+    assert escalation.rcpt_tos == (OWNER, MANAGER)
+    assert "已逾期" in escalation.message["Subject"] and "孙浩" in text(escalation)
+    for later in (sep_oct(10, 10, 10, 1), sep_oct(10, 12, 9), sep_oct(10, 20, 9)):
+        counts = tick_at(desk, later)
+        assert (counts["reminders"], counts["escalations"]) == (0, 0)
+    assert send(desk, sep_oct(10, 20, 9)) == []
+    breaches = [e for e in record(desk)["events"] if e["kind"] == "sla_breach"]
+    assert len(breaches) == 1 and "feedback due 2026-10-10 10:00: escalated" in breaches[0]["detail"]
+    # The client never hears of our deadlines.
+    assert all(CLIENT not in m.rcpt_tos for m in desk.sink.received[1:])
+
+
+def test_a_late_answer_is_recorded_as_a_breach_even_when_no_tick_saw_the_deadline(desk: Desk) -> None:
+    desk.mail(FIRST, RECEIVED)
+    # The owner answers after the deadline, while the clock was not running (daemon down).
+    raw = (LIFE / "05-staff-replies-with-version.eml").read_bytes()
+    raw = raw.replace(b"[REQ-202611-001]", b"[REQ-202609-001]").replace(b"liu.yang@", b"wang.fang@")
+    raw = re.sub("移动端审批将在.*?即可审批。".encode(), "移动端审批的需求已记录，我们正在分析贵公司的审批流程。".encode(), raw)
+    desk.mail(raw, sep_oct(10, 12, 9))
+    counts = tick_at(desk, sep_oct(10, 12, 10))
+    assert (counts["escalations"], counts["breaches"]) == (0, 1)
+    assert tick_at(desk, sep_oct(10, 13, 10))["breaches"] == 0
+    [breach] = [e for e in record(desk)["events"] if e["kind"] == "sla_breach"]
+    assert breach["detail"] == "feedback due 2026-10-10 10:00, met 2026-10-12 09:00"
+    assert record(desk)["due_at"] is None
+
+
+def test_raising_the_priority_moves_the_deadline_and_a_plan_meets_it(desk: Desk) -> None:
+    desk.mail(FIRST)  # Monday Nov 23 10:00, medium
+    assert record(desk, "REQ-202611-001")["due_at"] == "2026-11-26T10:00:00+08:00"
+    desk.mail(LIFE / "02-lead-assigns.eml", at(23, 10, 20))  # #assign:liu.yang #priority:high
+    assert record(desk, "REQ-202611-001")["due_at"] == "2026-11-24T10:00:00+08:00"  # first response within 24 h
+    desk.mail(LIFE / "03-planner-proposes.eml", at(23, 11, 5))  # a proposed plan answers and plans
+    assert record(desk, "REQ-202611-001")["due_at"] is None
+    counts = tick_at(desk, at(30, 10))
+    assert (counts["reminders"], counts["escalations"], counts["breaches"]) == (0, 0, 0)
+
+
+def test_the_client_hears_weekly_while_in_progress_unless_staff_wrote_that_week(desk: Desk) -> None:
+    desk.mail(FIRST)
+    for name, when in (("02-lead-assigns.eml", at(23, 10, 20)), ("03-planner-proposes.eml", at(23, 11, 5)),
+                       ("04-planner-confirms.eml", at(23, 15, 30)),
+                       ("05-staff-replies-with-version.eml", at(24, 9, 10))):
+        desk.mail(LIFE / name, when)
+    assert record(desk, "REQ-202611-001")["status"] == "in_progress"
+    # A week after the owner's own reply (Nov 24 09:10), not before.
+    assert tick_at(desk, datetime(2026, 12, 1, 9, 9, tzinfo=SHANGHAI))["progress"] == 0
+    assert tick_at(desk, datetime(2026, 12, 1, 9, 10, tzinfo=SHANGHAI))["progress"] == 1
+    [progress] = send(desk, datetime(2026, 12, 1, 9, 10, tzinfo=SHANGHAI))
+    assert progress.rcpt_tos == (CLIENT,)
+    body = text(progress)
+    assert "进展" in body and "每周至少通报一次" in body and "[REQ-202611-001]" in progress.message["Subject"]
+    assert progress.message["In-Reply-To"]  # in the client's thread
+    assert tick_at(desk, datetime(2026, 12, 7, 9, tzinfo=SHANGHAI))["progress"] == 0
+    assert tick_at(desk, datetime(2026, 12, 8, 9, 10, tzinfo=SHANGHAI))["progress"] == 1  # and the week after
+
+
+def test_two_workers_ticking_at_once_send_one_reminder(db_url: str, config_file: Path) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL's row locks")
+    config = load_config(str(config_file))
+    first = load_runtime(config, open_store(config.database_url), clock=lambda: RECEIVED)
+    process(FIRST.read_bytes(), str(FIRST), first)
+    runtimes = [load_runtime(config, open_store(config.database_url), clock=lambda: REMIND) for _ in range(4)]
+    barrier = threading.Barrier(len(runtimes))
+    reports = []
+
+    def work(rt) -> None:
+        barrier.wait()
+        reports.append(tick(rt))
+
+    threads = [threading.Thread(target=work, args=(rt,)) for rt in runtimes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.reminders for r in reports) == 1
+    assert all(not r.lines for r in reports)
