@@ -17,12 +17,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mailflow demo
 
-# The IMAP tests run a real Dovecot (tests/dovecot_server.py); as root, install it when missing.
+# The IMAP tests run a real Dovecot (tests/dovecot_server.py) and the report test renders its HTML
+# in headless Chromium; as root, install what is missing.
 test: $(STAMP)
-	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ] && [ "$$(id -u)" = 0 ]; then \
-		echo "installing dovecot-imapd for the IMAP tests"; \
+	@missing=""; \
+	if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then missing="dovecot-imapd"; fi; \
+	if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium fonts-wqy-microhei"; fi; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing for the tests"; \
 		apt-get update -qq >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	$(BIN)/python -m pytest -q
 

@@ -95,6 +95,12 @@ class GeneralConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    recipients: tuple[str, ...] = ()  # `report --mail` goes to these (our staff only), monthly by cron
+    top: int = 10  # rows in the top-customer, top-submitter and common-needs lists
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
@@ -102,6 +108,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     general: GeneralConfig = field(default_factory=GeneralConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     mailboxes: tuple[ImapConfig, ...] = ()  # [[mailboxes]]: more IMAP accounts besides [imap]
     source: str = "<defaults>"  # the file it came from, for messages
     base_dir: Path | None = None  # the config file's directory; None: the working directory
@@ -137,6 +144,7 @@ _SECTIONS = {
     "paths": PathsConfig,
     "security": SecurityConfig,
     "general": GeneralConfig,
+    "report": ReportConfig,
 }
 
 
@@ -240,6 +248,11 @@ def _validate(config: Config) -> None:
         if mode not in SECURITY_MODES:
             raise ConfigError(f"{config.source}: {name}.security: expected one of {', '.join(SECURITY_MODES)}, got {mode!r}")
     _validate_mailboxes(config)
+    if config.general.answer_within_days < 1:
+        raise ConfigError(f"{config.source}: general.answer_within_days: expected a positive number, "
+                          f"got {config.general.answer_within_days}")
+    if config.report.top < 1:
+        raise ConfigError(f"{config.source}: report.top: expected a positive number, got {config.report.top}")
     for key in ("timeout", "max_attempts"):
         if getattr(config.smtp, key) < 1:
             raise ConfigError(f"{config.source}: smtp.{key}: expected a positive number, got {getattr(config.smtp, key)}")

@@ -113,6 +113,7 @@ def rules_check(ctx: click.Context) -> None:
     """Validate every rule file and template; exit 1 with file:line on error."""
     from mailflow.classify import check_rules
     from mailflow.reply import check_templates
+    from mailflow.report.needs import NEEDS_FILE, check_glossary
     from mailflow.reply.guard import COMMITMENT_FILE, check_commitment
     from mailflow.sla.calendar import CALENDAR_FILE, check_calendar
     from mailflow.sla.policy import SLA_FILE, check_sla
@@ -121,6 +122,7 @@ def rules_check(ctx: click.Context) -> None:
     rules_dir = config.path(config.paths.rules)
     errors = (check_rules(rules_dir) + check_commitment(rules_dir / COMMITMENT_FILE)
               + check_calendar(rules_dir / CALENDAR_FILE) + check_sla(rules_dir / SLA_FILE)
+              + check_glossary(rules_dir / NEEDS_FILE)
               + check_templates(config.path(config.paths.templates)))
     for line in errors:
         click.echo(line, err=True)

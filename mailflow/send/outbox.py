@@ -50,6 +50,19 @@ def enqueue(
     return row
 
 
+def enqueue_raw(session: Session, raw: bytes, *, message_id: str, to: tuple[str, ...], subject: str,
+                template: str, now: datetime) -> Outbox:
+    """Queue a composed internal mail that belongs to no requirement (the monthly report).
+
+    It goes through the same sender, retries and ``outbox list`` as every other mail.
+    """
+    row = Outbox(message_id=message_id, requirement_id=None, kind="internal", recipient=to[0].lower() if to else "",
+                 to_addrs=list(to), cc_addrs=[], subject=subject, template=template, status="pending", reason="",
+                 attempts=0, created_at=now, raw=raw)
+    session.add(row)
+    return row
+
+
 def recent_external(session: Session, addresses: list[str], since: datetime) -> dict[str, int]:
     """Automatic mails queued to each address since ``since`` (held ones do not count)."""
     if not addresses:
