@@ -156,34 +156,39 @@ def _sla_loop(rt: Runtime, stop: threading.Event, wake_sender: threading.Event, 
     Several instances may tick at once: each deadline's notice is claimed
     with a unique row, so only one of them sends it.
     """
-    while not stop.is_set():
-        try:
-            report = tick(rt)
-            if report.queued or report.breaches:
-                log.info("%s", report.summary())
-                wake_sender.set()
-            for line in report.lines:
-                log.warning("sla: %s", line)
-        except MailflowError as err:
-            log.warning("sla: %s", err)
-        except Exception:
-            log.exception("sla: unexpected error")
-        stop.wait(options.sla_seconds)
+    def once() -> None:
+        report = tick(rt)
+        if report.queued or report.breaches:
+            log.info("%s", report.summary())
+            wake_sender.set()
+        for line in report.lines:
+            log.warning("sla: %s", line)
+
+    _repeat("sla", once, lambda: stop.wait(options.sla_seconds), stop)
 
 
 def _send_loop(rt: Runtime, stop: threading.Event, wake: threading.Event, options: DaemonOptions) -> None:
     """Send due mail whenever woken, and every ``send_seconds`` for retries."""
     password = secret(rt.config.smtp, "smtp")
-    while not stop.is_set():
+
+    def once() -> None:
         wake.clear()
+        report = send_pending(rt.store, rt.config.smtp, password, now=rt.clock)
+        if report.sent or report.deferred or report.failed:
+            log.info("outbox: %s", report.summary())
+        for line in report.lines:
+            log.warning("outbox: %s", line)
+
+    _repeat("outbox", once, lambda: wake.wait(options.send_seconds), stop)
+
+
+def _repeat(name: str, once: Callable[[], None], wait: Callable[[], object], stop: threading.Event) -> None:
+    """Do ``once`` until stopped; trouble (a database or server down, a bug) is logged and tried again."""
+    while not stop.is_set():
         try:
-            report = send_pending(rt.store, rt.config.smtp, password, now=rt.clock)
-            if report.sent or report.deferred or report.failed:
-                log.info("outbox: %s", report.summary())
-            for line in report.lines:
-                log.warning("outbox: %s", line)
+            once()
         except MailflowError as err:
-            log.warning("outbox: %s", err)
+            log.warning("%s: %s", name, err)
         except Exception:
-            log.exception("outbox: unexpected error")
-        wake.wait(options.send_seconds)
+            log.exception("%s: unexpected error", name)
+        wait()

@@ -11,11 +11,13 @@ out is read off a real SMTP server.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -104,19 +106,26 @@ def test_reminder_before_the_deadline_escalation_at_it_each_once_across_restarts
         counts = tick_at(desk, later)
         assert (counts["reminders"], counts["escalations"]) == (0, 0)
     assert send(desk, sep_oct(10, 20, 9)) == []
-    breaches = [e for e in record(desk)["events"] if e["kind"] == "sla_breach"]
-    assert len(breaches) == 1 and "feedback due 2026-10-10 10:00: escalated" in breaches[0]["detail"]
     # The client never hears of our deadlines.
     assert all(CLIENT not in m.rcpt_tos for m in desk.sink.received[1:])
+    # The owner answers late: the breach was recorded at the escalation, not again now.
+    desk.mail(owners_careful_reply(), sep_oct(10, 20, 10))
+    assert tick_at(desk, sep_oct(10, 20, 11))["breaches"] == 0
+    breaches = [e for e in record(desk)["events"] if e["kind"] == "sla_breach"]
+    assert len(breaches) == 1 and "feedback due 2026-10-10 10:00: escalated" in breaches[0]["detail"]
+
+
+def owners_careful_reply() -> bytes:
+    """王芳's #reply on REQ-202609-001, saying only that it is being analysed."""
+    raw = (LIFE / "05-staff-replies-with-version.eml").read_bytes()
+    raw = raw.replace(b"[REQ-202611-001]", b"[REQ-202609-001]").replace(b"liu.yang@", b"wang.fang@")
+    return re.sub("移动端审批将在.*?即可审批。".encode(), "移动端审批的需求已记录，我们正在分析贵公司的审批流程。".encode(), raw)
 
 
 def test_a_late_answer_is_recorded_as_a_breach_even_when_no_tick_saw_the_deadline(desk: Desk) -> None:
     desk.mail(FIRST, RECEIVED)
     # The owner answers after the deadline, while the clock was not running (daemon down).
-    raw = (LIFE / "05-staff-replies-with-version.eml").read_bytes()
-    raw = raw.replace(b"[REQ-202611-001]", b"[REQ-202609-001]").replace(b"liu.yang@", b"wang.fang@")
-    raw = re.sub("移动端审批将在.*?即可审批。".encode(), "移动端审批的需求已记录，我们正在分析贵公司的审批流程。".encode(), raw)
-    desk.mail(raw, sep_oct(10, 12, 9))
+    desk.mail(owners_careful_reply(), sep_oct(10, 12, 9))
     counts = tick_at(desk, sep_oct(10, 12, 10))
     assert (counts["escalations"], counts["breaches"]) == (0, 1)
     assert tick_at(desk, sep_oct(10, 13, 10))["breaches"] == 0
@@ -176,3 +185,21 @@ def test_two_workers_ticking_at_once_send_one_reminder(db_url: str, config_file:
         thread.join()
     assert sum(r.reminders for r in reports) == 1
     assert all(not r.lines for r in reports)
+
+
+def test_mailflow_run_ticks_the_clock_by_itself(desk: Desk, config_file: Path) -> None:
+    """The daemon (real clock, SMTP only, no mailbox) escalates a requirement left unanswered weeks ago."""
+    desk.mail(FIRST, datetime(2026, 11, 2, 10, tzinfo=SHANGHAI))  # feedback was due Nov 5 10:00
+    env = {k: v for k, v in os.environ.items() if k != "MAILFLOW_NOW"}
+    proc = subprocess.Popen([sys.executable, "-m", "mailflow.cli", "--config", str(config_file), "run"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(MANAGER in m.rcpt_tos for m in desk.sink.received):
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=30)
+    [escalation] = [m for m in desk.sink.received if MANAGER in m.rcpt_tos]
+    assert escalation.rcpt_tos == (OWNER, MANAGER) and "已逾期" in escalation.message["Subject"]
+    assert "sla tick: 0 reminders, 1 escalations" in log and proc.returncode == 0

@@ -86,7 +86,7 @@ def _show_text(d: dict[str, Any]) -> str:
         f"type: {d['type']}   priority: {d['priority']}   owner: {d['owner'] or '-'} ({d['owner_reason']})",
         f"customer: {d['customer'] or '-'}   stage: {d['customer_stage']}   tier: {d['customer_tier']}",
         f"submitter: {d['submitter']['name']} <{d['submitter']['email']}>   liaison: {d['liaison'] or '-'}",
-        f"submitted: {d['submitted_at']}   answer due: {d['due_at']}",
+        f"submitted: {d['submitted_at']}   next deadline: {d['due_at'] or '-'}",
         f"plan: {_plan(d['plan'])}   verification: {d['verification'] or '-'}   "
         f"satisfaction: {d['satisfaction'] or '-'}   completed: {d['completed_at'] or '-'}",
         "",

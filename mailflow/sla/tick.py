@@ -80,29 +80,34 @@ def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, repo
     if req is None:  # another worker is on it right now: its tick covers it
         return
     facts = facts_of(session, req)
+    sent = _sent(session, req.id)
+
+    def claim(deadline: Deadline, kind: str) -> bool:
+        return (deadline.clock, deadline.due_at, kind) not in sent and _claim(session, req.id, deadline, kind, now)
+
     for deadline in deadlines(facts, rt.sla, rt.calendar):
-        if deadline.missed and _claim(session, req.id, deadline, "breach", now):
+        escalated = (deadline.clock, deadline.due_at, "escalation") in sent  # its breach is recorded already
+        if deadline.missed and not escalated and claim(deadline, "breach"):
             add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla_breach",
                       detail=f"{deadline.clock} due {_local(deadline.due_at, rt)}, met {_local(deadline.met_at, rt)}")
             report.breaches += 1
         if not deadline.open:
             continue
         if now >= deadline.due_at:
-            if _claim(session, req.id, deadline, "escalation", now):
+            if claim(deadline, "escalation"):
                 add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla_breach",
                           detail=f"{deadline.clock} due {_local(deadline.due_at, rt)}: escalated")
                 report.escalations += 1
                 report.breaches += 1
                 report.queued += _send(session, req, "sla_escalation", deadline, rt, now)
-        elif now >= deadline.remind_at and _claim(session, req.id, deadline, "reminder", now):
+        elif now >= deadline.remind_at and claim(deadline, "reminder"):
             report.reminders += 1
             report.queued += _send(session, req, "sla_reminder", deadline, rt, now)
     progress = progress_due(facts, rt.sla, rt.calendar)
     if progress is not None and now >= progress:
-        if _claim(session, req.id, Deadline("progress", progress, progress, None), "progress", now):
+        if claim(Deadline("progress", progress, progress, None), "progress"):
             add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla:progress",
-                      detail=f"weekly progress mail (none sent since {_local(progress, rt)} less "
-                             f"{rt.sla.progress_every.amount:g} {rt.sla.progress_every.unit.replace('_', ' ')})")
+                      detail=f"weekly progress mail: nothing sent to the client for {rt.sla.progress_every}")
             report.progress += 1
             report.queued += notify_in(session, req, "progress", rt, now)
     due = next_due(facts, rt.sla, rt.calendar)
@@ -110,8 +115,15 @@ def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, repo
         req.due_at = due
 
 
+def _sent(session: Session, requirement_id: str) -> set[tuple[str, datetime, str]]:
+    """The notices already given: looked up first, so a minute's tick does not keep hitting the unique key."""
+    rows = session.execute(select(SlaNotice.clock, SlaNotice.due_at, SlaNotice.kind)
+                           .where(SlaNotice.requirement_id == requirement_id)).all()
+    return {(clock, due, kind) for clock, due, kind in rows}
+
+
 def _claim(session: Session, requirement_id: str, deadline: Deadline, kind: str, now: datetime) -> bool:
-    """Insert the notice row; False when it exists (sent before, or by another worker just now)."""
+    """Insert the notice row; False when it exists (given by another worker just now)."""
     try:
         with session.begin_nested():
             session.add(SlaNotice(requirement_id=requirement_id, clock=deadline.clock, due_at=deadline.due_at,
