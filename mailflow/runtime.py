@@ -18,7 +18,8 @@ from mailflow.parse.model import Address
 from mailflow.record.directory import sync_directory
 from mailflow.reply import Templates
 from mailflow.reply.guard import COMMITMENT_FILE, CommitmentRules, load_commitment
-from mailflow.sla.calendar import CALENDAR_FILE, WorkCalendar, load_calendar
+from mailflow.sla.calendar import WorkCalendar
+from mailflow.sla.calendar_file import CALENDAR_FILE, load_calendar
 from mailflow.sla.policy import DEFAULT as DEFAULT_SLA
 from mailflow.sla.policy import SLA_FILE, SlaPolicy, load_sla
 from mailflow.store.session import Store

@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT
 from mailflow.errors import RuleError
 from mailflow.report.model import Item
-from mailflow.report.needs import (DEFAULT_GLOSSARY, NEEDS_FILE, Glossary, check_glossary, concepts_of,
-                                   group_needs, load_glossary)
+from mailflow.report.glossary import DEFAULT_GLOSSARY, NEEDS_FILE, Glossary, check_glossary, load_glossary
+from mailflow.report.needs import concepts_of, group_needs
 
 SH = ZoneInfo("Asia/Shanghai")
 SHIPPED = ROOT / "rules" / NEEDS_FILE

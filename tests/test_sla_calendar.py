@@ -20,16 +20,8 @@ import pytest
 
 from conftest import ROOT
 from mailflow.errors import RuleError
-from mailflow.sla.calendar import (
-    CALENDAR_FILE,
-    Duration,
-    WorkCalendar,
-    add_working_days,
-    check_calendar,
-    is_working_day,
-    load_calendar,
-    parse_duration,
-)
+from mailflow.sla.calendar import Duration, WorkCalendar, parse_duration
+from mailflow.sla.calendar_file import CALENDAR_FILE, check_calendar, load_calendar
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -413,19 +405,6 @@ def test_a_duration_built_in_code_is_checked_too(amount, unit, message):
 def test_a_duration_reads_back_as_written():
     assert [str(parse_duration(t)) for t in ("24h", "1 hour", "8wh", "3wd", "1 week")] == [
         "24 hours", "1 hour", "8 working hours", "3 working days", "7 days"]
-
-
-# --- the old module-level functions (mailflow.pipeline imports them) --------------------
-
-def test_old_is_working_day_uses_the_chinese_calendar():
-    assert is_working_day(date(2026, 10, 10))
-    assert not is_working_day(date(2026, 10, 1))
-
-
-def test_old_add_working_days_keeps_the_clock_time_without_moving_to_an_opening():
-    assert add_working_days(at("2026-10-09 10:00"), 3) == at("2026-10-13 10:00")
-    assert add_working_days(at("2026-09-30 20:00"), 1) == at("2026-10-08 20:00")
-    assert add_working_days(at("2026-10-03 07:00"), 1) == at("2026-10-08 07:00")
 
 
 # --- speed -----------------------------------------------------------------------------------

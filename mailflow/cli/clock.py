@@ -64,7 +64,7 @@ def report(ctx: click.Context, month: str | None, fmt: str, output: str | None, 
     from mailflow.report.figures import build_report, month_bounds
     from mailflow.report.gather import items_for_month
     from mailflow.report.html import render_html
-    from mailflow.report.needs import NEEDS_FILE, load_glossary
+    from mailflow.report.glossary import NEEDS_FILE, load_glossary
     from mailflow.report.render import render_csv, render_json, render_text
 
     config = config_of(ctx)

@@ -113,9 +113,9 @@ def rules_check(ctx: click.Context) -> None:
     """Validate every rule file and template; exit 1 with file:line on error."""
     from mailflow.classify import check_rules
     from mailflow.reply import check_templates
-    from mailflow.report.needs import NEEDS_FILE, check_glossary
+    from mailflow.report.glossary import NEEDS_FILE, check_glossary
     from mailflow.reply.guard import COMMITMENT_FILE, check_commitment
-    from mailflow.sla.calendar import CALENDAR_FILE, check_calendar
+    from mailflow.sla.calendar_file import CALENDAR_FILE, check_calendar
     from mailflow.sla.policy import SLA_FILE, check_sla
 
     config = config_of(ctx)

@@ -8,7 +8,8 @@ from mailflow.report.figures import build_report
 from mailflow.report.html import render_html
 from mailflow.report.mask import mask_email, mask_name
 from mailflow.report.model import Item, NeedGroup, Report, report_to_dict
-from mailflow.report.needs import NEEDS_FILE, Glossary, check_glossary, group_needs, load_glossary
+from mailflow.report.glossary import NEEDS_FILE, Glossary, check_glossary, load_glossary
+from mailflow.report.needs import group_needs
 from mailflow.report.render import render_csv, render_json, render_text
 
 __all__ = ["NEEDS_FILE", "Glossary", "Item", "NeedGroup", "Report", "build_report", "check_glossary",

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 from mailflow.report.mask import mask_email, mask_name
 from mailflow.report.model import (UNKNOWN_CUSTOMER, Bucket, Counts, CustomerRow, Duration, Item, Report,
                                    Satisfaction, Sla, SubmitterRow, Verification, Week)
-from mailflow.report.needs import Glossary, group_needs
+from mailflow.report.glossary import Glossary
+from mailflow.report.needs import group_needs
 
 STATUSES = ("new", "in_progress", "pending_verification", "done", "closed", "cancelled")
 TYPES = ("bug", "feature", "improvement", "service", "other")

@@ -48,22 +48,14 @@ from __future__ import annotations
 import heapq
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from mailflow.classify.source import (LineDict, Problems, Where, check_keys, expect_mapping, get_texts, kind,
-                                      read_yaml)
-from mailflow.errors import RuleError
+from mailflow.report.glossary import DEFAULT_GLOSSARY, Glossary, fold
 from mailflow.report.mask import mask_email, scrubber
 from mailflow.report.model import Item, NeedGroup
 
-NEEDS_FILE = "needs.yaml"
-KEYS = ("threshold", "concepts")
-DEFAULT_THRESHOLD = 0.3
 CONCEPT_SHARE = 0.6    # of a request's vector held by its concepts (the zh/en bridge)
 CONTEXT_WEIGHT = 1 / 3  # a concept named only in the description, next to one in the subject
 SUBJECT_WEIGHT = 2.0   # the subject is the client's own summary
@@ -73,124 +65,6 @@ FREE_MAIL = frozenset((  # public mail services: their domain names no company
     "aliyun.com", "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
     "yahoo.com", "icloud.com", "me.com", "proton.me", "protonmail.com",
 ))
-
-
-@dataclass(frozen=True)
-class Glossary:
-    """Concept names and the words (zh and en) that mean each, plus the grouping threshold."""
-
-    threshold: float
-    concepts: tuple[tuple[str, tuple[str, ...]], ...]  # (concept, terms) in file order
-
-
-# The same content as the shipped rules/needs.yaml (a test keeps them equal).
-DEFAULT_GLOSSARY = Glossary(DEFAULT_THRESHOLD, (
-    ("mobile", ("手机", "手机端", "移动端", "移动办公", "移动应用", "移动设备", "移动审批", "app", "mobile",
-                "ios", "iphone", "ipad", "android", "安卓", "phone", "smartphone", "tablet", "平板",
-                "小程序", "mini program", "h5")),
-    ("export", ("导出", "报表导出", "export", "download report")),
-    ("import", ("导入", "批量导入", "import", "bulk upload", "batch upload")),
-    ("sso", ("单点登录", "sso", "ldap", "ad域", "域账号", "域账户", "统一认证", "统一身份认证",
-             "single sign-on", "single sign on", "saml", "oauth", "active directory")),
-    ("password", ("密码", "重置密码", "忘记密码", "找回密码", "账号锁定", "账号被锁", "password",
-                  "reset password", "locked out", "unlock")),
-    ("invoice", ("发票", "开票", "电子发票", "增值税", "税票", "红冲", "invoice", "invoicing", "vat",
-                 "e-invoice", "tax invoice")),
-    ("approval", ("审批", "审核", "工作流", "会签", "approval", "approve", "workflow", "sign-off")),
-    ("dashboard", ("仪表盘", "看板", "驾驶舱", "图表", "可视化", "dashboard", "chart", "visualization",
-                   "kpi")),
-    ("payroll", ("工资", "工资条", "薪资", "薪酬", "个税", "社保", "payroll", "salary", "payslip",
-                 "pay slip", "wage")),
-    ("attendance", ("考勤", "打卡", "排班", "请假", "加班", "attendance", "clock in", "clock-in",
-                    "timesheet", "shift", "leave request", "overtime")),
-    ("integration", ("接口", "集成", "对接", "企业微信", "钉钉", "飞书", "api", "webhook", "integration",
-                     "integrate", "wecom", "dingtalk", "feishu")),
-    ("permission", ("权限", "角色", "授权", "permission", "role", "access right", "access control")),
-))
-
-
-# --- loading ------------------------------------------------------------------------------
-
-def load_glossary(path: Path | str) -> Glossary:
-    """The file's glossary, the built-in one when there is no file; RuleError on the first problem."""
-    glossary, problems = _load(Path(path))
-    if problems:
-        raise RuleError(problems[0])
-    return glossary or DEFAULT_GLOSSARY
-
-
-def check_glossary(path: Path | str) -> list[str]:
-    """Every problem in the file, one ``file:line: reason`` each; [] when fine or absent."""
-    return _load(Path(path))[1]
-
-
-def _load(path: Path) -> tuple[Glossary | None, list[str]]:
-    if not path.exists():
-        return None, []  # optional: the built-in glossary applies
-    problems = Problems()
-    where = Where(str(path), problems)
-    if not path.is_file():
-        where.error(None, "not a file")
-        return None, problems.lines()
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
-    if top is None:
-        return None, problems.lines()
-    check_keys(where, top, KEYS, required=("concepts",))
-    threshold = _threshold(where, top)
-    concepts = _concepts(where, top)
-    if problems.found:
-        return None, problems.lines()
-    return Glossary(threshold, concepts), []
-
-
-def _threshold(where: Where, top: LineDict) -> float:
-    value = top.get("threshold", DEFAULT_THRESHOLD)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) else kind(value)
-        where.error(top.key_line("threshold"),
-                    f'"threshold" must be a number between 0 and 1 (exclusive), got {shown}')
-        return DEFAULT_THRESHOLD
-    return float(value)
-
-
-def _concepts(where: Where, top: LineDict) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    if "concepts" not in top or top["concepts"] is None:
-        return ()
-    mapping = expect_mapping(where, top["concepts"], top.key_line("concepts"), '"concepts"')
-    if mapping is None:
-        return ()
-    if not mapping:
-        where.error(top.key_line("concepts"), '"concepts" is empty: Chinese and English requests '
-                                              "could never be grouped together")
-    owner: dict[str, tuple[str, int]] = {}
-    concepts = []
-    for name, _ in mapping.items():
-        line = mapping.key_line(name)
-        if not isinstance(name, str) or not name.strip():
-            where.error(line, f"a concept name must be a text, got {kind(name)}")
-            continue
-        inner = where.inside(f'concept "{name}": ')
-        items = get_texts(inner, mapping, name)
-        value = mapping[name]
-        if value is None or value == "" or (isinstance(value, list) and not value):
-            inner.error(line, "no words (list the words, in Chinese and English, that mean it)")
-        terms = []
-        for text, term_line in items:
-            term = _fold(text)
-            if not any(ch.isalnum() for ch in term):
-                inner.error(term_line, f'"{text}" has no letters')
-            elif term.isascii() and len(term) < 2:
-                inner.error(term_line, f'"{text}" is too short: it would match stray letters')
-            elif term in owner:
-                other, other_line = owner[term]
-                inner.error(term_line, f'"{text}" is already a word of concept "{other}" '
-                                       f"(line {other_line}); a word can mean one concept only")
-            else:
-                owner[term] = (name.strip(), term_line)
-                terms.append(term)
-        concepts.append((name.strip(), tuple(terms)))
-    return tuple(concepts)
 
 
 # --- text to features ---------------------------------------------------------------------
@@ -231,14 +105,10 @@ get got let one only other same such way now currently still already would've vi
 """.split())
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().strip()
-
-
 def _clean(text: str) -> str:
     """The request's words, without quoted lines, greetings, contact lines and signature."""
     kept = []
-    for raw in _fold(text).splitlines():
+    for raw in fold(text).splitlines():
         line = raw.strip()
         if not line or line.startswith(">"):
             continue

@@ -32,30 +32,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from mailflow.classify.source import (
-    LineDict,
-    LineList,
-    Problems,
-    Where,
-    check_keys,
-    expect_list,
-    expect_mapping,
-    get_choice,
-    get_text,
-    kind,
-    read_yaml,
-)
-from mailflow.errors import RuleError
 
 log = logging.getLogger(__name__)
 
-CALENDAR_FILE = "calendar.yaml"
-KEYS = ("public_holidays", "hours", "days_off", "workdays")
 PUBLIC_HOLIDAYS = ("cn", "none")
 UNITS = ("hours", "working_hours", "working_days", "days")
 DEFAULT_TZ = "Asia/Shanghai"
@@ -163,7 +144,7 @@ def _public_working_day(day: date, public_holidays: str) -> bool | None:
 
 # --- the calendar ---------------------------------------------------------------------------
 
-def _default_tz() -> ZoneInfo:
+def default_tz() -> ZoneInfo:
     return ZoneInfo(DEFAULT_TZ)
 
 
@@ -171,7 +152,7 @@ def _default_tz() -> ZoneInfo:
 class WorkCalendar:
     """Which days are worked and when, in one time zone; every SLA clock goes through here."""
 
-    tz: ZoneInfo = field(default_factory=_default_tz)
+    tz: ZoneInfo = field(default_factory=default_tz)
     hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS  # sorted, non-overlapping
     days_off: frozenset[date] = frozenset()  # company days off, on top of public holidays
     workdays: frozenset[date] = frozenset()  # company working days on weekends / holidays
@@ -200,7 +181,7 @@ class WorkCalendar:
             if day.year not in self._warned:
                 self._warned.add(day.year)
                 log.warning("no public holiday data for %s: counting Monday-Friday (plus %s) "
-                            "as working days", day.year, CALENDAR_FILE)
+                            "as working days", day.year, "rules/calendar.yaml")
             return day.weekday() < 5
         return known
 
@@ -322,215 +303,3 @@ def _hours_problem(hours: tuple[tuple[time, time], ...]) -> str | None:
                     f"{previous[0]:%H:%M}-{previous[1]:%H:%M} (list them from morning to evening)")
         previous = (start, end)
     return None
-
-
-# --- the old module-level API (mailflow.pipeline uses it) --------------------------------
-
-_DEFAULT = WorkCalendar()
-
-
-def is_working_day(day: date) -> bool:
-    """Whether ``day`` is worked in the default calendar (Asia/Shanghai, public holidays "cn")."""
-    return _DEFAULT.is_working_day(day)
-
-
-def add_working_days(start: datetime, days: int) -> datetime:
-    """The same clock time ``days`` working days after ``start`` (local time in, local out).
-
-    Kept as it always was — no move to the next opening, dates read in
-    ``start``'s own zone — because the acknowledgement's promised date is
-    computed with it and existing records must not shift.
-    """
-    current = start
-    remaining = days
-    while remaining > 0:
-        current += _ONE_DAY
-        if _DEFAULT.is_working_day(current.date()):
-            remaining -= 1
-    return current
-
-
-# --- rules/calendar.yaml ------------------------------------------------------------------
-
-def load_calendar(path: Path, tz: ZoneInfo) -> WorkCalendar:
-    """The calendar of ``path``; defaults when there is no such file.
-
-    Raises RuleError (``file:line: reason``) with the first problem, so a broken
-    file stops the start instead of silently moving every due date.
-    """
-    calendar, problems = _load(Path(path), tz)
-    if problems:
-        raise RuleError(problems[0])
-    assert calendar is not None
-    return calendar
-
-
-def check_calendar(path: Path) -> list[str]:
-    """Every problem in the file, one ``file:line: reason`` each; [] when fine or missing."""
-    return _load(Path(path), _default_tz())[1]
-
-
-def _load(path: Path, tz: ZoneInfo) -> tuple[WorkCalendar | None, list[str]]:
-    if not path.is_file():
-        return WorkCalendar(tz=tz), []  # the file is optional: the defaults are the brief's
-    problems = Problems()
-    where = Where(str(path), problems)
-    if _bad_timestamps(path, where):
-        return None, problems.lines()
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
-    if top is None:
-        return None, problems.lines()
-    check_keys(where, top, KEYS)
-    public = get_choice(where, top, "public_holidays", PUBLIC_HOLIDAYS) or "cn"
-    hours = _hours(where, top)
-    days_off = _dates(where, top, "days_off")
-    workdays = _dates(where, top, "workdays")
-    for day, line in workdays.items():
-        if day in days_off:
-            where.error(line, f"{day.isoformat()} is both a day off (line {days_off[day]}) "
-                              "and a working day; keep one")
-    if problems.found:
-        return None, problems.lines()
-    return WorkCalendar(tz=tz, hours=hours, days_off=frozenset(days_off),
-                        workdays=frozenset(workdays), public_holidays=public), []
-
-
-_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})$")
-
-
-def _hours(where: Where, top: LineDict) -> tuple[tuple[time, time], ...]:
-    if "hours" not in top:
-        return DEFAULT_HOURS
-    value = top["hours"]
-    line = top.key_line("hours")
-    if isinstance(value, str):  # a single interval written without the list dash
-        items, lines = [value], [line]
-    else:
-        listed = expect_list(where, value, line, '"hours"')
-        if listed is None:
-            return DEFAULT_HOURS
-        items, lines = list(listed), [listed.item_line(i) for i in range(len(listed))]
-    if not items:
-        where.error(line, '"hours" needs at least one interval like "09:00-18:00"')
-        return DEFAULT_HOURS
-    found: list[tuple[tuple[time, time], int]] = []
-    for index, (item, item_line) in enumerate(zip(items, lines), 1):
-        interval = _interval(where, item, item_line, index)
-        if interval is None:
-            continue
-        if found and interval[0] < found[-1][0][1]:
-            start, end = found[-1][0]
-            where.error(item_line, f'"hours" item {index} overlaps or comes before '
-                                   f"{start:%H:%M}-{end:%H:%M} on line {found[-1][1]} "
-                                   "(list intervals from morning to evening, without overlap)")
-            continue
-        found.append((interval, item_line))
-    return tuple(interval for interval, _ in found) or DEFAULT_HOURS
-
-
-def _interval(where: Where, item: object, line: int, index: int) -> tuple[time, time] | None:
-    matched = _HOURS.match(item.strip()) if isinstance(item, str) else None
-    if matched is None:
-        shown = f'"{item}"' if isinstance(item, str) else kind(item)
-        hint = " (quote it)" if not isinstance(item, str) else ""
-        where.error(line, f'"hours" item {index} must be "HH:MM-HH:MM" like "09:00-18:00", '
-                          f"got {shown}{hint}")
-        return None
-    h1, m1, h2, m2 = (int(part) for part in matched.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        where.error(line, f'"hours" item {index} "{item.strip()}" is not a time of day '
-                          "(00:00 to 23:59)")
-        return None
-    start, end = time(h1, m1), time(h2, m2)
-    if not start < end:
-        where.error(line, f'"hours" item {index} "{item.strip()}": the start must be before '
-                          "the end (an interval cannot cross midnight)")
-        return None
-    return start, end
-
-
-_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-
-
-def _dates(where: Where, top: LineDict, key: str) -> dict[date, int]:
-    """The dates listed under ``key``, each with its line."""
-    value = top.get(key)
-    if value is None:
-        return {}
-    if isinstance(value, LineList):
-        items = [(item, value.item_line(index)) for index, item in enumerate(value)]
-    else:  # a single date written without the list dash
-        items = [(value, getattr(value, "line", top.key_line(key)))]
-    found: dict[date, int] = {}
-    for index, (item, line) in enumerate(items):
-        inner = where.inside(f'"{key}" item {index + 1}: ')
-        if isinstance(item, LineDict):
-            check_keys(inner, item, ("date", "name"), required=("date",))
-            get_text(inner, item, "name")
-            if item.get("date") is None:
-                continue
-            line = item.key_line("date")
-            item = item["date"]
-        day = _date(inner, item, line)
-        if day is None:
-            continue
-        if day in found:
-            inner.error(line, f"{day.isoformat()} is already listed on line {found[day]}")
-            continue
-        found[day] = line
-    return found
-
-
-def _date(where: Where, value: object, line: int) -> date | None:
-    if isinstance(value, datetime):
-        where.error(line, f"{value.isoformat(' ')} has a time; write the date only (YYYY-MM-DD)")
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        matched = _DATE.match(value.strip())
-        if matched:
-            try:
-                return date(*(int(part) for part in matched.groups()))
-            except ValueError as exc:
-                where.error(line, f'"{value}" is not a real date ({exc})')
-                return None
-        where.error(line, f'"{value}" is not a date; write YYYY-MM-DD, e.g. 2026-12-31')
-        return None
-    where.error(line, f"a date must be written YYYY-MM-DD, got {kind(value)}")
-    return None
-
-
-def _bad_timestamps(path: Path, where: Where) -> bool:
-    """Report unquoted dates that do not exist (2026-02-30); True when there are any.
-
-    YAML reads an unquoted 2026-02-30 as a date and the parser then fails with
-    a bare ValueError and no line; checking the parsed-but-not-built document
-    first lets us name the line instead of crashing.
-    """
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False  # read_yaml reports these properly
-    builder = yaml.SafeLoader("")
-    bad = False
-    seen: set[int] = set()
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            stack.extend(part for pair in node.value for part in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif node.tag == "tag:yaml.org,2002:timestamp":
-            try:
-                builder.construct_yaml_timestamp(node)
-            except ValueError as exc:
-                where.error(node.start_mark.line + 1, f'"{node.value}" is not a real date ({exc})')
-                bad = True
-    builder.dispose()
-    return bad
