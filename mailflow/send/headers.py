@@ -10,13 +10,12 @@ two robots never loop.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import datetime
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.header import Header
+from email.utils import format_datetime, formataddr, getaddresses
 
 from mailflow.parse.model import Address
 from mailflow.reply.model import Draft
@@ -27,6 +26,7 @@ _REPLY_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_ADDR_SPEC = re.compile(r"[^\s<>(),;:\\\"\[\]]+@[^\s<>(),;:\\\"\[\]@]+")  # nothing that could end the header
 _CONTENT_LANGUAGE = {"zh": "zh-CN", "en": "en"}
 
 
@@ -40,36 +40,98 @@ def compose(
     references: tuple[str, ...],
     now: datetime,
 ) -> bytes:
-    """The message as bytes ready for SMTP (CRLF line ends, RFC 2047 encoded words)."""
+    """The message as bytes ready for SMTP (CRLF line ends, RFC 2047 encoded words).
+
+    Written out directly rather than through ``email.policy`` header
+    objects: those cost about 4 ms a mail, most of a new requirement's
+    processing time, for headers whose shape never changes. The result is
+    checked by parsing it back with the standard library in the tests.
+    """
     if now.tzinfo is None:
         raise ValueError("compose needs an aware datetime for the Date header")
     if not draft.to:
         raise ValueError(f"draft {draft.template} has no recipient")
     replying = _clean_id(in_reply_to) if in_reply_to else None
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = HeaderAddress(display_name=_one_line(sender.name), addr_spec=sender.email)
-    msg["To"] = _addresses(draft.to)
+    clean_mid = _clean_id(message_id)
+    if clean_mid is None:
+        raise ValueError(f"not a Message-ID: {message_id!r}")
+    head = [
+        _address_header("From", (formataddr((_one_line(sender.name), sender.email), charset="utf-8"),)),
+        _address_header("To", _addresses(draft.to)),
+    ]
     if draft.cc:
-        msg["Cc"] = _addresses(draft.cc)
-    msg["Subject"] = tagged_subject(draft.subject, requirement_id,
-                                    reply=replying is not None and draft.kind == "external")
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
+        head.append(_address_header("Cc", _addresses(draft.cc)))
+    subject = tagged_subject(draft.subject, requirement_id, reply=replying is not None and draft.kind == "external")
+    head += [
+        _text_header("Subject", subject),
+        f"Date: {format_datetime(now)}",
+        f"Message-ID: {clean_mid}",
+    ]
     if replying:
-        msg["In-Reply-To"] = replying
+        head.append(f"In-Reply-To: {replying}")
     refs = thread_references(references, replying)
     if refs:
-        msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = "auto-replied" if draft.kind == "external" else "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailflow-Requirement"] = requirement_id
-    msg["X-Mailflow-Kind"] = draft.kind
-    msg.set_content(draft.text, charset="utf-8", cte=_cte(draft.text))
-    if draft.html is not None:
-        msg.add_alternative(draft.html, subtype="html", charset="utf-8", cte=_cte(draft.html))
-    # After the body: set_content() clears every Content-* header it finds.
-    msg["Content-Language"] = _CONTENT_LANGUAGE.get(draft.language, draft.language)
-    return msg.as_bytes()
+        head.append(_fold("References:", refs))
+    head += [
+        f"Auto-Submitted: {'auto-replied' if draft.kind == 'external' else 'auto-generated'}",
+        "X-Auto-Response-Suppress: All",
+        _text_header("X-Mailflow-Requirement", requirement_id),
+        f"X-Mailflow-Kind: {draft.kind}",
+        "MIME-Version: 1.0",
+    ]
+    language = _CONTENT_LANGUAGE.get(draft.language, _one_line(draft.language))
+    if draft.html is None:
+        head += _part_headers("plain", draft.text)
+        body = _encode_body(draft.text)
+    else:
+        boundary = f"===============mailflow{secrets.token_hex(12)}=="
+        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+        body = "\r\n".join([
+            f"--{boundary}", *_part_headers("plain", draft.text), "", _encode_body(draft.text),
+            f"--{boundary}", *_part_headers("html", draft.html), "", _encode_body(draft.html),
+            f"--{boundary}--", "",
+        ])
+    head.append(f"Content-Language: {language}")
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode("ascii")
+
+
+def _part_headers(subtype: str, text: str) -> list[str]:
+    return [f'Content-Type: text/{subtype}; charset="utf-8"', f"Content-Transfer-Encoding: {_cte(text)}"]
+
+
+def _encode_body(text: str) -> str:
+    """CRLF lines, ending in one; base64 in 76-column lines when not plain short-lined ASCII."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    if _cte(text) == "7bit":
+        return text.replace("\n", "\r\n")
+    return base64.encodebytes(text.replace("\n", "\r\n").encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+
+
+def _text_header(name: str, value: str) -> str:
+    """An unstructured header, RFC 2047-encoded when not ASCII, folded at 78 columns."""
+    value = _one_line(value)
+    if value.isascii() and len(name) + 2 + len(value) <= 78:
+        return f"{name}: {value}"
+    encoded = Header(value, "utf-8" if not value.isascii() else "us-ascii", maxlinelen=78, header_name=name)
+    return f"{name}: " + encoded.encode(linesep="\r\n")
+
+
+def _address_header(name: str, addresses: tuple[str, ...]) -> str:
+    return _fold(f"{name}:", addresses, separator=",")
+
+
+def _fold(head: str, items: tuple[str, ...], separator: str = "") -> str:
+    """``head item item …`` on lines of at most 78 columns where the items allow it."""
+    lines = [head]
+    for index, item in enumerate(items):
+        piece = item + (separator if index < len(items) - 1 else "")
+        if len(lines[-1]) + 1 + len(piece) > 78 and lines[-1] != head:
+            lines.append(" " + piece)
+        else:
+            lines[-1] += " " + piece
+    return "\r\n".join(lines)
 
 
 def make_message_id(requirement_id: str, domain: str) -> str:
@@ -116,13 +178,13 @@ def _clean_id(value: str) -> str | None:
     return value if _MSG_ID.fullmatch(value) else None
 
 
-def _addresses(values: tuple[str, ...]) -> tuple[HeaderAddress, ...]:
-    """Recipients given as ``a@b`` or ``Name <a@b>``; non-ASCII names are encoded by the policy."""
+def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Recipients given as ``a@b`` or ``Name <a@b>``, each formatted for the header (names RFC 2047)."""
     result = []
-    for name, email in getaddresses(list(values)):
-        if not email or "@" not in email:
+    for name, address in getaddresses(list(values)):
+        if not address or "@" not in address or not _ADDR_SPEC.fullmatch(address):
             raise ValueError(f"not a mail address: {values!r}")
-        result.append(HeaderAddress(display_name=_one_line(name), addr_spec=email))
+        result.append(formataddr((_one_line(name), address), charset="utf-8"))
     return tuple(result)
 
 
