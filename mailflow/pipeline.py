@@ -2,18 +2,24 @@
 
 fetch -> parse -> thread -> classify -> record -> reply -> (outbox)
 
-One transaction per mail: the requirement, its events, its messages and its
+All or nothing per mail: the requirement, its events, its messages and its
 outbox rows are committed together or not at all, and only then may a
-fetcher mark the source mail as done. Bad input never stops a batch: a mail
-that cannot be processed is kept raw with the reason and reported in one line.
+fetcher mark the source mail as done. ``process_batch`` commits up to
+``BATCH_MAILS`` mails in one transaction, because a commit per mail was a
+third of ingest's time; when any mail of a batch fails, the batch is rolled
+back and done again one mail per transaction, so a bad mail still costs only
+itself. Bad input never stops a batch: a mail that cannot be processed is
+kept raw with the reason and reported in one line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -47,9 +53,10 @@ from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
 from mailflow.thread import references_for_reply, strip_tags, thread_keys
 
-__all__ = ["Outcome", "Runtime", "load_runtime", "process", "preview"]
+__all__ = ["Outcome", "Runtime", "load_runtime", "process", "process_batch", "preview", "batches"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What happened to one mail; the CLI counts these.
 NEW, FOLLOW_UP, STAFF, DUPLICATE, AUTOMATED, FAILED = "new", "follow_up", "staff", "duplicate", "automated", "failed"
@@ -69,6 +76,56 @@ class Outcome:
         queued = f"{self.queued} mail(s) queued" if self.queued else ""
         details = " | ".join(x for x in (self.requirement_id, self.reason, queued) if x)
         return f"{self.source}: {self.kind} {details}".rstrip()
+
+
+BATCH_MAILS = 50  # mails per transaction in process_batch
+BATCH_BYTES = 8 * 1024 * 1024  # … and raw bytes: a backlog of large mails stays within the memory bound
+
+
+def batches(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """Items grouped for ``process_batch``: at most BATCH_MAILS of them and BATCH_BYTES of ``size``."""
+    batch: list[T] = []
+    total = 0
+    for item in items:
+        if batch and (len(batch) >= BATCH_MAILS or total + size(item) > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += size(item)
+    if batch:
+        yield batch
+
+
+def process_batch(items: Sequence[tuple[bytes, str]], rt: Runtime) -> Iterator[Outcome]:
+    """Ingest several mails in one transaction; on any failure, each on its own instead.
+
+    Each mail stays all or nothing: a batch either commits every mail in it
+    or none, and then ``process`` takes them one by one (a duplicate from
+    another worker, a bad value, a bug: whatever failed costs that mail
+    only). Outcomes are yielded as mails are committed, so a caller settles
+    (flags, reports) exactly the mails that are safe; when the database
+    itself fails one by one, StoreError comes after the mails before it.
+    Mail that does not parse is quarantined on its own after the batch.
+    """
+    if len(items) <= 1:
+        yield from (process(raw, source, rt) for raw, source in items)
+        return
+    mails: list[ParsedMail | None] = []
+    for raw, _ in items:
+        try:
+            mails.append(parse(raw))
+        except MailflowError:
+            mails.append(None)
+    try:
+        with rt.store.session() as session:
+            done = [_process_parsed(session, mail, raw, source, rt, rt.clock()) if mail is not None else None
+                    for (raw, source), mail in zip(items, mails)]
+    except Exception as err:  # noqa: BLE001 - one by one now; process() sorts out and reports each failure
+        log.debug("batch of %d rolled back (%s); processing one by one", len(items), err)
+        yield from (process(raw, source, rt) for raw, source in items)
+        return
+    for outcome, (raw, source) in zip(done, items):
+        yield outcome if outcome is not None else process(raw, source, rt)
 
 
 def process(raw: bytes, source: str, rt: Runtime) -> Outcome:
@@ -104,11 +161,15 @@ def process(raw: bytes, source: str, rt: Runtime) -> Outcome:
 def _quarantine(raw: bytes, source: str, reason: str, rt: Runtime, now: datetime) -> Outcome:
     """Keep an unprocessable mail raw, with the reason; ingesting it again is a no-op."""
     digest = hashlib.sha256(raw).hexdigest()
-    with rt.store.session() as session:
-        if lookup.seen_before(session, None, digest):
-            return Outcome(DUPLICATE, source, reason="already quarantined", quarantined=True)
-        store_message(session, raw=raw, direction="in", at=now, content_hash=digest, source=source,
-                      status="failed", reason=reason)
+    already = Outcome(DUPLICATE, source, reason="already quarantined", quarantined=True)
+    try:
+        with rt.store.session() as session:
+            if lookup.seen_before(session, None, digest):
+                return already
+            store_message(session, raw=raw, direction="in", at=now, content_hash=digest, source=source,
+                          status="failed", reason=reason)
+    except IntegrityError:  # another worker quarantined the same bytes a moment ago
+        return already
     return Outcome(FAILED, source, reason=reason, quarantined=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -82,20 +83,26 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
 
     Returns the outcomes and how many sources could not be read at all.
     """
-    outcomes = []
+    outcomes: list[pipeline.Outcome] = []
     unreadable = 0
-    for item in iter_sources(paths):
-        if isinstance(item, SourceError):
-            click.echo(f"{item.source}: error: {item.reason}", err=True)
-            unreadable += 1
-            outcomes.append(pipeline.Outcome(pipeline.FAILED, item.source, reason=item.reason))
-            continue
-        outcome = pipeline.process(item.raw, item.source, rt)
-        outcomes.append(outcome)
-        if outcome.kind == pipeline.FAILED:
-            click.echo(outcome.line(), err=True)
-        elif verbose:
-            click.echo(outcome.line())
+
+    def readable() -> Iterator[tuple[bytes, str]]:
+        nonlocal unreadable
+        for item in iter_sources(paths):
+            if isinstance(item, SourceError):
+                click.echo(f"{item.source}: error: {item.reason}", err=True)
+                unreadable += 1
+                outcomes.append(pipeline.Outcome(pipeline.FAILED, item.source, reason=item.reason))
+                continue
+            yield item.raw, item.source
+
+    for batch in pipeline.batches(readable(), lambda item: len(item[0])):
+        for outcome in pipeline.process_batch(batch, rt):
+            outcomes.append(outcome)
+            if outcome.kind == pipeline.FAILED:
+                click.echo(outcome.line(), err=True)
+            elif verbose:
+                click.echo(outcome.line())
     return outcomes, unreadable
 
 

@@ -1,10 +1,11 @@
 """The IMAP poller: new mail in one folder of one mailbox -> pipeline -> flagged or moved.
 
 Exactly once, as far as IMAP allows, by doing things in this order for
-each mail: fetch with ``BODY.PEEK[]`` (nothing changes on the server),
-``pipeline.process`` (record and outbox rows committed in one
-transaction), *then* flag ``\\Seen`` or move it to ``processed_folder``,
-*then* record its UID as done (``checkpoint``). A crash between any two
+each group of mails: fetch with ``BODY.PEEK[]`` (nothing changes on the
+server), ``pipeline.process_batch`` (records and outbox rows committed,
+all or nothing per mail), *then* flag each ``\\Seen`` or move it to
+``processed_folder``, *then* record the last UID settled as done
+(``checkpoint``). A crash between any two
 steps leaves the mail to be fetched again, and the pipeline recognises
 it (Message-ID, else content hash): processed once, answered once.
 
@@ -163,22 +164,37 @@ class ImapMailbox:
             sizes = {uid: int(listed.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in uids[start:start + batch]}
             for chunk in _chunks(sizes):
                 bodies = client.fetch(chunk, [b"BODY.PEEK[]"])
-                for uid in chunk:
-                    self._take(rt, uid, bodies.pop(uid, {}).get(b"BODY[]"), uidvalidity, tally, on_outcome)
+                fetched = [(uid, bodies.pop(uid, {}).get(b"BODY[]")) for uid in chunk]
+                for group in pipeline.batches(fetched, lambda mail: len(mail[1] or b"")):
+                    self._take(rt, group, uidvalidity, tally, on_outcome)
 
-    def _take(self, rt: Runtime, uid: int, raw: bytes | None, uidvalidity: int, tally: Tally,
+    def _take(self, rt: Runtime, mails: list[tuple[int, bytes | None]], uidvalidity: int, tally: Tally,
               on_outcome: Callable[[Outcome], None] | None) -> None:
-        """One mail: processed (committed), then flagged or moved, then its UID recorded as done."""
-        if raw is None:  # expunged by someone else since we listed it: nothing left to take
-            tally.lines.append(f"{self._source(uid)}: gone from the server before it was fetched")
-        else:
-            outcome = pipeline.process(raw, self._source(uid), rt)
-            self._settle(uid, outcome, tally)
-            tally.outcomes.append(outcome)
-        save_checkpoint(rt.store, self.name, self.config.folder, uidvalidity=uidvalidity, last_uid=uid,
-                        now=rt.clock())
-        if raw is not None and on_outcome is not None:
-            on_outcome(tally.outcomes[-1])
+        """A few mails: processed (committed together), then each flagged or moved, then the last UID recorded.
+
+        The checkpoint moves only past mails that are settled, also when the
+        daemon stops in the middle (``on_outcome`` raising); a mail committed
+        but not yet flagged is fetched again next time and found a duplicate.
+        """
+        present = [(uid, raw) for uid, raw in mails if raw is not None]
+        outcomes = pipeline.process_batch([(raw, self._source(uid)) for uid, raw in present], rt)
+        settled = None
+        try:
+            for uid, raw in mails:
+                if raw is None:  # expunged by someone else since we listed it: nothing left to take
+                    tally.lines.append(f"{self._source(uid)}: gone from the server before it was fetched")
+                    settled = uid
+                    continue
+                outcome = next(outcomes)
+                self._settle(uid, outcome, tally)
+                tally.outcomes.append(outcome)
+                settled = uid
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        finally:
+            if settled is not None:
+                save_checkpoint(rt.store, self.name, self.config.folder, uidvalidity=uidvalidity,
+                                last_uid=settled, now=rt.clock())
 
     def _source(self, uid: int) -> str:
         return f"imap:{self.name}/{self.config.folder}#{uid}"
