@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import inspect
 
 from mailflow.record.ids import next_requirement_id
@@ -134,3 +135,29 @@ def test_the_schema_head_constant_is_alembics_head() -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+def test_mail_without_message_id_is_stored_once_and_old_copies_survive_the_upgrade(db_url: str) -> None:
+    """The content hash of mail without Message-ID is a unique key from 0007 on; copies a race made
+    before are kept, renamed, never deleted."""
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from mailflow.store.session import _alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    command.upgrade(_alembic_config(engine), "0006")
+    insert = text("INSERT INTO messages (content_hash, direction, status, reason, from_addr, to_addrs, subject, at, "
+                  "source, raw) VALUES (:h, 'in', 'ok', '', '', '[]', '', :at, '', :raw)")
+    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        for _ in range(2):
+            conn.execute(insert, {"h": "abc", "at": at, "raw": b"x"})
+    command.upgrade(_alembic_config(engine), "head")
+    with engine.connect() as conn:
+        hashes = sorted(conn.execute(text("SELECT content_hash FROM messages")).scalars())
+    assert hashes[0] == "abc" and hashes[1].startswith("abc:copy-") and len(hashes) == 2
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"h": "abc", "at": at, "raw": b"x"})
+    engine.dispose()

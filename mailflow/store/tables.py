@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -231,6 +232,10 @@ class ImapFolder(Base):
 
 Index("ix_messages_content_hash_direction", Message.content_hash, Message.direction)
 Index("ix_outbox_recipient_created_at", Outbox.recipient, Outbox.created_at)
+# Mail without Message-ID is known by its content: stored once, however many workers race on it.
+_NO_MESSAGE_ID = text("direction = 'in' AND message_id IS NULL")
+Index("ux_messages_in_content_hash", Message.content_hash, unique=True, sqlite_where=_NO_MESSAGE_ID,
+      postgresql_where=_NO_MESSAGE_ID)
 
 
 class Lease(Base):
