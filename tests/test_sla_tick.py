@@ -197,9 +197,13 @@ def test_mailflow_run_ticks_the_clock_by_itself(desk: Desk, config_file: Path) -
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(MANAGER in m.rcpt_tos for m in desk.sink.received):
             time.sleep(0.1)
-    finally:
+    finally:  # stopped by its PID, whatever happened above
         proc.send_signal(signal.SIGTERM)
-        _, log = proc.communicate(timeout=30)
+        try:
+            _, log = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, log = proc.communicate()
     [escalation] = [m for m in desk.sink.received if MANAGER in m.rcpt_tos]
     assert escalation.rcpt_tos == (OWNER, MANAGER) and "已逾期" in escalation.message["Subject"]
     assert "sla tick: 0 reminders, 1 escalations" in log and proc.returncode == 0
