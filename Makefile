@@ -31,10 +31,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing dovecot-imapd for the IMAP benchmarks"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	fi
 	@status=0; \
-	$(BIN)/python bench/ingest.py || status=1; \
-	$(BIN)/python bench/memory.py || status=1; \
-	$(BIN)/python bench/latency.py || status=1; \
+	for b in ingest imap memory latency; do $(BIN)/python bench/$$b.py || status=1; done; \
+	echo; $(BIN)/python bench/report.py || true; \
 	exit $$status
 
 clean:

@@ -139,7 +139,7 @@ def poll(ctx: click.Context, once: bool) -> None:
         click.echo("not sending: smtp.host is not set (the replies wait in the outbox)", err=True)
     count = report.count
     click.echo(f"fetched {report.fetched} / new {count(pipeline.NEW)} / "
-               f"follow-ups {count(pipeline.FOLLOW_UP, pipeline.STAFF)} / commands 0 / "
+               f"follow-ups {count(pipeline.FOLLOW_UP)} / staff {count(pipeline.STAFF)} / "
                f"skipped automated {count(pipeline.AUTOMATED)} / duplicates {count(pipeline.DUPLICATE)} / "
                f"failed {count(pipeline.FAILED)} / sent {sent}")
     for error in report.errors:

@@ -1,0 +1,191 @@
+"""IMAP end to end: `mailflow poll --once` vs. a bare IMAPClient fetch of the same mail, in the same run.
+
+A real Dovecot on loopback (``tests/dovecot_server.py``, started here and
+stopped by its process group) gets the same N generated mails
+(``bench/generate.py``, seed 7, CRLF line ends as IMAP wants them; N = 5,000,
+MAILFLOW_BENCH_IMAP_N for quick runs) APPENDed in bulk (MULTIAPPEND, not
+timed) to the INBOX of two users with identical content, so each side starts
+from a freshly appended mailbox of its own:
+
+baseline = a bare IMAPClient: connect, LOGIN, SELECT INBOX, SEARCH ALL, then
+           UID FETCH BODY.PEEK[] of every mail in batches of 100 (mailflow's
+           own batch size), LOGOUT; the bytes are received and dropped.
+           The floor of any IMAP ingester (user bugs@).
+mailflow = ``mailflow --config … poll --once`` run as its own process, as cron
+           or an operator runs it (user support@): fetch, process every mail
+           (SQLite database, schema created beforehand by ``mailflow db
+           upgrade``, not timed), flag each \\Seen, record its UID, *then* send
+           the outbox over SMTP to a real aiosmtpd server on loopback
+           (``tests/smtp_sink.py``, in this process): [smtp] is configured,
+           because sending the acknowledgements is part of "end to end". The
+           time is the process's wall time, interpreter start included.
+
+The config trusts ``mx.vendor.example.com`` (the generated staff commands
+carry its dkim=pass). The summary line of the poll is checked against what
+the generator meant (new / follow-ups / automated) and the mails the SMTP
+server received against ``sent``; a mismatch fails the benchmark.
+
+Prints both rates (msg/s) and the ratio against the target (mailflow >= 50%
+of the bare fetch); writes bench/results/imap.json (imap-quick.json when
+N < 5,000); exits 1 when the target is missed or the run did not do what it
+should.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
+from common import config_text, save_result  # noqa: E402
+from dovecot_server import BUGS, SUPPORT, DovecotServer, free_port  # noqa: E402
+from generate import expected, iter_mails  # noqa: E402
+from smtp_sink import SmtpSink  # noqa: E402
+
+TARGET = 0.50
+DEFAULT_N = 5_000
+BATCH = 100
+
+
+def crlf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def load(server: DovecotServer, mails: list[bytes], users: tuple[str, ...]) -> None:
+    """The same mails into each user's INBOX, MULTIAPPEND in chunks of at most 50 mails / 16 MB."""
+    for user in users:
+        with server.client(user) as client:
+            chunk: list[bytes] = []
+            size = 0
+            for raw in mails:
+                if chunk and (len(chunk) >= 50 or size + len(raw) > 16 * 1024 * 1024):
+                    client.multiappend("INBOX", chunk)
+                    chunk, size = [], 0
+                chunk.append(raw)
+                size += len(raw)
+            if chunk:
+                client.multiappend("INBOX", chunk)
+
+
+def bare_fetch(server: DovecotServer, user: str) -> tuple[float, int, int]:
+    """(seconds, mails, bytes): login, select, UID FETCH BODY.PEEK[] of everything in batches."""
+    from imapclient import IMAPClient
+
+    received = count = 0
+    t0 = time.perf_counter()
+    client = IMAPClient(server.host, port=server.port, ssl=False, timeout=60)
+    client.login(user, server.users[user])
+    client.select_folder("INBOX")
+    uids = sorted(client.search("ALL"))
+    for start in range(0, len(uids), BATCH):
+        for data in client.fetch(uids[start:start + BATCH], [b"BODY.PEEK[]"]).values():
+            received += len(data[b"BODY[]"])
+            count += 1
+    client.logout()
+    return time.perf_counter() - t0, count, received
+
+
+def mailflow_poll(config: Path, work: Path) -> tuple[float, dict[str, int], str]:
+    """(seconds, the summary line's figures, stderr) of one `mailflow poll --once`."""
+    base = [sys.executable, "-m", "mailflow.cli", "--config", str(config)]
+    subprocess.run([*base, "db", "upgrade"], check=True, cwd=ROOT, capture_output=True)
+    with open(work / "poll.out", "w+") as out, open(work / "poll.err", "w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.run([*base, "poll", "--once"], cwd=ROOT, stdout=out, stderr=err)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"mailflow poll --once exited {proc.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    # "fetched 5000 / new 3270 / follow-ups 760 / staff 290 / skipped automated 680 / duplicates 0 / failed 0 / sent 6500"
+    figures = {part.rsplit(" ", 1)[0].strip(): int(part.rsplit(" ", 1)[1]) for part in lines[-1].split(" / ")}
+    return seconds, figures, stderr
+
+
+def main() -> int:
+    n = int(os.environ.get("MAILFLOW_BENCH_IMAP_N", str(DEFAULT_N)))
+    with tempfile.TemporaryDirectory(prefix="mailflow-bench-imap-") as tmp:
+        work = Path(tmp)
+        metas = []
+        mails = []
+        for mail in iter_mails(n):
+            mails.append(crlf(mail.raw))
+            metas.append(mail)
+        megabytes = sum(len(m) for m in mails) / 1e6
+        want = expected(metas)
+        del metas
+        server = DovecotServer().start()
+        sink = SmtpSink(port=free_port()).start()
+        try:
+            t0 = time.perf_counter()
+            load(server, mails, (BUGS, SUPPORT))
+            del mails
+            print(f"imap: {n} mails ({megabytes:.0f} MB) appended to two mailboxes in {time.perf_counter() - t0:.0f} s "
+                  f"(not timed); expecting {want}", flush=True)
+            bare_s, bare_n, bare_bytes = bare_fetch(server, BUGS)
+            base = bare_n / bare_s
+            print(f"  bare IMAPClient fetch: {bare_n} mails, {bare_bytes / 1e6:.0f} MB in {bare_s:.1f} s = "
+                  f"{base:,.0f} msg/s", flush=True)
+            config = work / "mailflow.toml"
+            config.write_text(config_text(work, f"""
+[imap]
+host = "{server.host}"
+port = {server.port}
+security = "none"
+username = "{SUPPORT}"
+password = "{server.users[SUPPORT]}"
+timeout = 60
+
+[smtp]
+host = "{sink.host}"
+port = {sink.port}
+security = "none"
+from_address = "{SUPPORT}"
+timeout = 60
+"""))
+            seconds, figures, stderr = mailflow_poll(config, work)
+            received = len(sink.received)
+        finally:
+            sink.stop()
+            server.cleanup()
+    ours = n / seconds
+    problems = []
+    if bare_n != n:
+        problems.append(f"the bare fetch got {bare_n} mails, not {n}")
+    checks = {"fetched": n, "new": want["new"], "follow-ups": want["follow_up"], "staff": want["staff"],
+              "skipped automated": want["automated"], "duplicates": 0, "failed": 0}
+    problems += [f"{key} {figures.get(key)} (expected {value})" for key, value in checks.items()
+                 if figures.get(key) != value]
+    if figures.get("sent") != received or not received:
+        problems.append(f"sent {figures.get('sent')} but the SMTP server received {received}")
+    print(f"  mailflow poll --once: {seconds:.1f} s = {ours:,.1f} msg/s; {figures}")
+    if problems:
+        print("  WRONG: " + "; ".join(problems) + "\n" + "\n".join(stderr.strip().splitlines()[-10:]))
+    ratio = ours / base
+    ok = ratio >= TARGET and not problems
+    print(f"imap N={n}: bare fetch {base:,.0f} msg/s, mailflow poll --once {ours:,.1f} msg/s (including sending "
+          f"{figures.get('sent')} mails), ratio {ratio:.1%} (target >= {TARGET:.0%}) "
+          f"{'ok' if ratio >= TARGET else 'MISSED'}" + ("; the run was wrong" if problems else ""))
+    result = {"date": date.today().isoformat(), "machine": f"{platform.machine()} {os.cpu_count()} cores",
+              "python": platform.python_version(), "n": n, "mail_mb": round(megabytes, 1),
+              "bare_fetch_msgs_per_s": round(base, 1), "bare_fetch_seconds": round(bare_s, 2),
+              "mailflow_msgs_per_s": round(ours, 1), "mailflow_seconds": round(seconds, 1),
+              "mailflow_summary": figures, "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
+              "problems": problems, "ok": ok}
+    save_result("imap", result, full=n >= DEFAULT_N)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
