@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from mailflow.cli import cli, config_of, dump, runtime_for
@@ -42,7 +44,8 @@ def sla_tick(ctx: click.Context, send: bool, as_json: bool) -> None:
         ctx.exit(1)
 
 
-def _last_month(now) -> str:  # type: ignore[no-untyped-def]
+def _last_month(now: datetime) -> str:
+    """A monthly report is read at the start of the next month: by default, the month that just ended."""
     first = now.replace(day=1)
     return f"{first.year - (first.month == 1)}-{12 if first.month == 1 else first.month - 1:02d}"
 
@@ -63,8 +66,8 @@ def report(ctx: click.Context, month: str | None, fmt: str, output: str | None, 
 
     from mailflow.report.figures import build_report, month_bounds
     from mailflow.report.gather import items_for_month
-    from mailflow.report.html import render_html
     from mailflow.report.glossary import NEEDS_FILE, load_glossary
+    from mailflow.report.html import render_html
     from mailflow.report.render import render_csv, render_json, render_text
 
     config = config_of(ctx)
