@@ -155,6 +155,8 @@ def reply_context(event: str, req: Requirement, *, rules: Rules, mail: ParsedMai
         liaison=staff(liaison) if liaison else None,
         answer_by=answer_by,
         answer_within_days=days,
+        # After receipt callers pass the record's due_at as answer_by; on receipt answer_by is the
+        # client's promise (3 working days) and the pipeline sets the SLA's own deadline itself.
         due_at=answer_by if event != "received" else None,
         attachments=tuple(a.filename for a in mail.attachments) if mail is not None else (),
         owner_reason=req.owner_reason or "",
