@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.classify import classify
 from mailflow.classify.model import Decision
+from mailflow.commands.auth import authenticate
 from mailflow.commands.run import run_commands
 from mailflow.commands.syntax import has_tokens
 from mailflow.errors import MailflowError
@@ -230,8 +231,9 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
     assert req is not None
     staff = rt.rules.staff_by_email(mail.sender.email)
     if staff is not None:
-        follow_up(session, requirement_id, mail, now=now, kind="staff_message")
+        follow_up(session, requirement_id, mail, now=now, kind=_staff_kind(mail, req, rt))
         if not has_tokens(mail.subject):
+            refresh_due(session, req, rt)  # a colleague's own answer to the client meets the clock
             return Outcome(STAFF, source, requirement_id, reason="staff message appended")
         result = run_commands(session, req, mail, staff, rt, now)
         return Outcome(STAFF, source, requirement_id, reason=result.reason, queued=result.queued)
@@ -248,6 +250,19 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
         back_to_evaluation(session, req, mail.reply_text, actor=mail.sender.email, now=now)
     refresh_due(session, req, rt)  # reopened after a failed verification: its clocks run again
     return Outcome(FOLLOW_UP, source, requirement_id, reason=reaction.line, queued=queued)
+
+
+def _staff_kind(mail: ParsedMail, req: Requirement, rt: Runtime) -> str:
+    """``staff_to_client`` when our colleague answered the client directly (the client in To or Cc,
+    support copied) and the mail is authenticated: an answer that meets the SLA clock. Anything
+    else from staff is a ``staff_message``; a forged one must not stop a clock."""
+    client = (req.submitter_email or "").lower()
+    if not client or all(a.email.lower() != client for a in (*mail.to, *mail.cc)):
+        return "staff_message"
+    security = rt.config.security
+    verdict = authenticate(mail.headers, mail.sender.email, trusted_authserv_ids=security.trusted_authserv_ids,
+                           required=security.require_authenticated_staff)
+    return "staff_to_client" if verdict.ok else "staff_message"
 
 
 def _attach(session: Session, requirement_id: str, message: Message, mail: ParsedMail, rt: Runtime,

@@ -207,3 +207,28 @@ def test_mailflow_run_ticks_the_clock_by_itself(desk: Desk, config_file: Path) -
     [escalation] = [m for m in desk.sink.received if MANAGER in m.rcpt_tos]
     assert escalation.rcpt_tos == (OWNER, MANAGER) and "已逾期" in escalation.message["Subject"]
     assert "sla tick: 0 reminders, 1 escalations" in log and proc.returncode == 0
+
+
+def _answered_from_own_mailbox(authenticated: bool) -> bytes:
+    """王芳 answers the client from her own mail client, support copied: no #command at all."""
+    raw = owners_careful_reply().replace(b" #reply", b"")
+    raw = raw.replace(b"To: support@vendor.example.com", f"To: {CLIENT}\r\nCc: support@vendor.example.com".encode())
+    if not authenticated:  # a forged copy: no trusted Authentication-Results
+        start = raw.index(b"Authentication-Results:")
+        raw = raw[:start] + raw[raw.index(b"Received:", start):]
+    return raw
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_a_colleague_answering_the_client_directly_meets_the_clock_only_when_authenticated(
+        desk: Desk, authenticated: bool) -> None:
+    desk.mail(FIRST, RECEIVED)
+    desk.mail(_answered_from_own_mailbox(authenticated), sep_oct(10, 8, 11))
+    events = [e["kind"] for e in record(desk)["events"]]
+    if authenticated:
+        assert "staff_to_client" in events and record(desk)["due_at"] is None
+        assert tick_at(desk, DUE)["escalations"] == 0
+    else:  # a forged mail must not stop the clock
+        assert "staff_to_client" not in events and "staff_message" in events
+        assert record(desk)["due_at"] == DUE.isoformat()
+        assert tick_at(desk, DUE)["escalations"] == 1

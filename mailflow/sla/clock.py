@@ -2,7 +2,8 @@
 
 A clock starts when the desk received the mail (``started_at``) and is met
 by something the client actually hears from a person: a ``#reply``, a plan,
-a decline, the solution. An assignment or an internal note is work, not an
+a decline, the solution, or a colleague's own authenticated mail to the
+client with support copied (``staff_to_client``). An assignment or an internal note is work, not an
 answer, so it meets nothing. Once a requirement is finished (waiting for
 verification, done, closed, cancelled, merged) its open clocks stop.
 Everything here is computed from the record each time, never stored, so a
@@ -22,7 +23,7 @@ from mailflow.sla.policy import SlaPolicy
 
 FINISHED = frozenset({"pending_verification", "done", "closed", "cancelled"})
 # Process-log kinds that reach the client from a person (commands write these).
-ANSWERS = frozenset({"reply", "plan_proposed", "plan_confirmed", "declined", "done", "merged",
+ANSWERS = frozenset({"reply", "staff_to_client", "plan_proposed", "plan_confirmed", "declined", "done", "merged",
                      "notify:staff_reply", "notify:need_info", "notify:plan_proposed", "notify:plan_confirmed",
                      "notify:declined", "notify:resolved"})
 PLANS = frozenset({"plan_proposed", "plan_confirmed", "declined", "done", "merged"})
