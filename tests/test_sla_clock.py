@@ -158,6 +158,7 @@ def test_without_a_file_the_brief_is_the_policy(tmp_path) -> None:
     ("progress_every: [7, days]\n", 1, '"progress_every" must be a duration'),
     ("clocks:\n  high: {plan: 48h\n", 3, "YAML syntax error"),
     ("reminders: 75%\n", 1, 'unknown key "reminders"'),
+    ("progress_every: 7 days\nremind_at: 2026-02-30\n", 2, '"2026-02-30" is not a real date'),
 ])
 def test_a_broken_sla_file_is_named_by_file_and_line(tmp_path, text: str, line: int, message: str) -> None:
     path = tmp_path / "sla.yaml"

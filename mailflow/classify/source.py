@@ -36,11 +36,12 @@ class LineList(list):
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose containers carry line numbers; duplicate keys are noted."""
+    """SafeLoader whose containers carry line numbers; duplicate keys and impossible dates are noted."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicate_keys: list[tuple[int, object]] = []
+        self.bad_values: list[tuple[int, str]] = []  # (line, why): YAML would raise a bare ValueError
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
@@ -68,7 +69,17 @@ def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineLis
     return data
 
 
+def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode) -> object:
+    """An unquoted 2026-02-30 is a date to YAML, and a bare ValueError with no line to PyYAML: note it."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        loader.bad_values.append((node.start_mark.line + 1, f'"{node.value}" is not a real date ({exc})'))
+        return None
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
@@ -136,9 +147,19 @@ def read_yaml(path: Path, where: Where) -> object | None:
         loader.dispose()
     for line, key in loader.duplicate_keys:
         where.error(line, f'duplicate key "{key}" (YAML keeps only the last one)')
+    for line, why in loader.bad_values:
+        where.error(line, why)
+    if loader.bad_values:
+        return None
     if data is None:
         where.error(1, "the file is empty")
     return data
+
+
+def read_mapping(path: Path, where: Where) -> LineDict | None:
+    """The file's top-level mapping, or None after reporting why there is none (every rules file is one)."""
+    data = read_yaml(path, where)
+    return expect_mapping(where, data, 1, "the file") if data is not None else None
 
 
 # --- typed access to mapping values ------------------------------------------

@@ -26,7 +26,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from mailflow.classify.source import Problems, Where, check_keys, expect_mapping, get_texts, read_yaml
+from mailflow.classify.source import Problems, Where, check_keys, get_texts, read_mapping
 from mailflow.errors import RuleError
 from mailflow.reply.plan_terms import conflict
 
@@ -148,8 +148,7 @@ def _load(path: Path) -> tuple[CommitmentRules | None, list[str]]:
     if not path.is_file():
         where.error(None, "file not found (the commitment guard needs its list of committal words)")
         return None, problems.lines()
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
+    top = read_mapping(path, where)
     if top is None:
         return None, problems.lines()
     check_keys(where, top, KEYS)

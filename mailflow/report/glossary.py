@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailflow.classify.source import LineDict, Problems, Where, check_keys, expect_mapping, get_texts, kind, read_yaml
+from mailflow.classify.source import LineDict, Problems, Where, check_keys, expect_mapping, get_texts, kind, read_mapping
 from mailflow.errors import RuleError
 
 NEEDS_FILE = "needs.yaml"
@@ -77,8 +77,7 @@ def _load(path: Path) -> tuple[Glossary | None, list[str]]:
     if not path.is_file():
         where.error(None, "not a file")
         return None, problems.lines()
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
+    top = read_mapping(path, where)
     if top is None:
         return None, problems.lines()
     check_keys(where, top, KEYS, required=("concepts",))

@@ -13,8 +13,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from mailflow.classify.source import (
     LineDict,
     LineList,
@@ -22,11 +20,10 @@ from mailflow.classify.source import (
     Where,
     check_keys,
     expect_list,
-    expect_mapping,
     get_choice,
     get_text,
     kind,
-    read_yaml,
+    read_mapping,
 )
 from mailflow.errors import RuleError
 from mailflow.sla.calendar import DEFAULT_HOURS, PUBLIC_HOLIDAYS, WorkCalendar, default_tz
@@ -58,10 +55,7 @@ def _load(path: Path, tz: ZoneInfo) -> tuple[WorkCalendar | None, list[str]]:
         return WorkCalendar(tz=tz), []  # the file is optional: the defaults are the brief's
     problems = Problems()
     where = Where(str(path), problems)
-    if _bad_timestamps(path, where):
-        return None, problems.lines()
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
+    top = read_mapping(path, where)
     if top is None:
         return None, problems.lines()
     check_keys(where, top, KEYS)
@@ -183,37 +177,3 @@ def _date(where: Where, value: object, line: int) -> date | None:
         return None
     where.error(line, f"a date must be written YYYY-MM-DD, got {kind(value)}")
     return None
-
-
-def _bad_timestamps(path: Path, where: Where) -> bool:
-    """Report unquoted dates that do not exist (2026-02-30); True when there are any.
-
-    YAML reads an unquoted 2026-02-30 as a date and the parser then fails with
-    a bare ValueError and no line; checking the parsed-but-not-built document
-    first lets us name the line instead of crashing.
-    """
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False  # read_yaml reports these properly
-    builder = yaml.SafeLoader("")
-    bad = False
-    seen: set[int] = set()
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            stack.extend(part for pair in node.value for part in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif node.tag == "tag:yaml.org,2002:timestamp":
-            try:
-                builder.construct_yaml_timestamp(node)
-            except ValueError as exc:
-                where.error(node.start_mark.line + 1, f'"{node.value}" is not a real date ({exc})')
-                bad = True
-    builder.dispose()
-    return bad

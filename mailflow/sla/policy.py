@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailflow.classify.model import TIERS
-from mailflow.classify.source import LineDict, Problems, Where, check_keys, expect_mapping, kind, read_yaml
+from mailflow.classify.source import LineDict, Problems, Where, check_keys, expect_mapping, kind, read_mapping
 from mailflow.errors import RuleError
 from mailflow.sla.calendar import Duration, parse_duration
 
@@ -72,8 +72,7 @@ def _load(path: Path) -> tuple[SlaPolicy, list[str]]:
         return DEFAULT, []
     problems = Problems()
     where = Where(str(path), problems)
-    data = read_yaml(path, where)
-    top = expect_mapping(where, data, 1, "the file") if data is not None else None
+    top = read_mapping(path, where)
     if top is None:
         return DEFAULT, problems.lines()
     check_keys(where, top, KEYS)
