@@ -85,7 +85,8 @@ def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, repo
     def claim(deadline: Deadline, kind: str) -> bool:
         return (deadline.clock, deadline.due_at, kind) not in sent and _claim(session, req.id, deadline, kind, now)
 
-    for deadline in deadlines(facts, rt.sla, rt.calendar):
+    clocks = deadlines(facts, rt.sla, rt.calendar)
+    for deadline in clocks:
         escalated = (deadline.clock, deadline.due_at, "escalation") in sent  # its breach is recorded already
         if deadline.missed and not escalated and claim(deadline, "breach"):
             add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="sla_breach",
@@ -110,7 +111,7 @@ def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, repo
                       detail=f"weekly progress mail: nothing sent to the client for {rt.sla.progress_every}")
             report.progress += 1
             report.queued += notify_in(session, req, "progress", rt, now)
-    due = next_due(facts, rt.sla, rt.calendar)
+    due = next((d.due_at for d in clocks if d.open), None)  # next_due, without computing them again
     if due != req.due_at:
         req.due_at = due
 
