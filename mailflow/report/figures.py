@@ -24,17 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailflow.classify.model import PRIORITIES, STAGES, TIERS, TYPES
+from mailflow.record.workflow import STATUSES
 from mailflow.report.mask import mask_email, mask_name
 from mailflow.report.model import (UNKNOWN_CUSTOMER, Bucket, Counts, CustomerRow, Duration, Item, Report,
                                    Satisfaction, Sla, SubmitterRow, Verification, Week)
 from mailflow.report.glossary import Glossary
 from mailflow.report.needs import group_needs
 
-STATUSES = ("new", "in_progress", "pending_verification", "done", "closed", "cancelled")
-TYPES = ("bug", "feature", "improvement", "service", "other")
-STAGES = ("presales", "implementation", "service")
-TIERS = ("strategic", "core", "standard")
-PRIORITIES = ("high", "medium", "low")
 # Working hours to the first plan; the SLA's own marks (a day, 48 h, 72 h) are edges.
 PLAN_BUCKETS = ((0, 8), (8, 24), (24, 48), (48, 72), (72, 120), (120, None))
 

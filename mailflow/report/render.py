@@ -19,6 +19,7 @@ import json
 import unicodedata
 from collections.abc import Sequence
 
+from mailflow.record.workflow import LABELS as STATUS_LABELS
 from mailflow.report.model import COUNT_SECTIONS, DURATION_SECTIONS, Report, report_to_dict
 
 HEADINGS = {
@@ -35,9 +36,7 @@ HEADINGS = {
 
 # Values as a reader sees them (text and HTML); JSON and CSV keep the keys.
 LABELS = {
-    "by_status": {"new": "待处理 / new", "in_progress": "处理中 / in progress",
-                  "pending_verification": "待验证 / pending verification", "done": "已完成 / done",
-                  "closed": "已关闭 / closed", "cancelled": "已取消 / cancelled"},
+    "by_status": {key: f"{zh} / {key.replace('_', ' ')}" for key, zh in STATUS_LABELS.items()},
     "by_type": {"bug": "问题修复 / bug", "feature": "新功能 / feature", "improvement": "功能优化 / improvement",
                 "service": "服务支持 / service", "other": "其他 / other"},
     "by_stage": {"presales": "售前 / presales", "implementation": "实施中 / implementation",

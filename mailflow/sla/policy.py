@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailflow.classify.model import TIERS
+from mailflow.classify.model import PRIORITIES, TIERS
 from mailflow.classify.source import LineDict, Problems, Where, check_keys, expect_mapping, kind, read_mapping
 from mailflow.errors import RuleError
 from mailflow.sla.calendar import Duration, parse_duration
 
 SLA_FILE = "sla.yaml"
-PRIORITIES = ("high", "medium", "low")
 # What each clock waits for; ``sla.clock`` says which record events meet it.
 CLOCKS = ("first_response", "feedback", "plan")
 KEYS = ("clocks", "tiers", "progress_every", "remind_at")
