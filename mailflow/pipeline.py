@@ -32,6 +32,7 @@ from mailflow.commands.syntax import has_tokens
 from mailflow.errors import MailflowError
 from mailflow.outgoing import queue_event, reply_context
 from mailflow.parse import parse
+from mailflow.parse.ahead import Parsed, parse_many
 from mailflow.parse.model import ParsedMail
 from mailflow.record import lookup
 from mailflow.record.client_replies import back_to_evaluation, react
@@ -97,7 +98,8 @@ def batches(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
         yield batch
 
 
-def process_batch(items: Sequence[tuple[bytes, str]], rt: Runtime) -> Iterator[Outcome]:
+def process_batch(items: Sequence[tuple[bytes, str]], rt: Runtime,
+                  parsed: Sequence[Parsed] | None = None) -> Iterator[Outcome]:
     """Ingest several mails in one transaction; on any failure, each on its own instead.
 
     Each mail stays all or nothing: a batch either commits every mail in it
@@ -107,16 +109,14 @@ def process_batch(items: Sequence[tuple[bytes, str]], rt: Runtime) -> Iterator[O
     (flags, reports) exactly the mails that are safe; when the database
     itself fails one by one, StoreError comes after the mails before it.
     Mail that does not parse is quarantined on its own after the batch.
+    ``parsed``: the mails already parsed elsewhere (``parse.ahead``), in order.
     """
-    if len(items) <= 1:
+    if len(items) <= 1 and parsed is None:
         yield from (process(raw, source, rt) for raw, source in items)
         return
-    mails: list[ParsedMail | None] = []
-    for raw, _ in items:
-        try:
-            mails.append(parse(raw))
-        except MailflowError:
-            mails.append(None)
+    if parsed is None:
+        parsed = parse_many([raw for raw, _ in items])
+    mails = [mail if isinstance(mail, ParsedMail) else None for mail in parsed]
     try:
         with rt.store.session() as session:
             done = [_process_parsed(session, mail, raw, source, rt, rt.clock()) if mail is not None else None

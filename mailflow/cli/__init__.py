@@ -22,6 +22,7 @@ from mailflow import pipeline
 from mailflow.config import Config, load_config
 from mailflow.errors import MailflowError
 from mailflow.fetch.files import SourceError, iter_sources
+from mailflow.parse.ahead import parse_ahead
 from mailflow.store.session import db_reason, open_store
 
 
@@ -96,8 +97,9 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
                 continue
             yield item.raw, item.source
 
-    for batch in pipeline.batches(readable(), lambda item: len(item[0])):
-        for outcome in pipeline.process_batch(batch, rt):
+    groups = pipeline.batches(readable(), lambda item: len(item[0]))
+    for batch, parsed in parse_ahead(groups, lambda item: item[0]):
+        for outcome in pipeline.process_batch(batch, rt, parsed):
             outcomes.append(outcome)
             if outcome.kind == pipeline.FAILED:
                 click.echo(outcome.line(), err=True)

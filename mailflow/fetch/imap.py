@@ -46,6 +46,7 @@ from mailflow.fetch.folders import Folders
 from mailflow.fetch.oauth2 import TokenError, TokenSource
 from mailflow.fetch.report import PollFailed, PollReport, Tally
 from mailflow.net import error_text
+from mailflow.parse.ahead import Parsed, parse_ahead
 from mailflow.pipeline import Outcome, Runtime
 
 __all__ = ["FAILED_KEYWORD", "FetchError", "ImapMailbox", "PollFailed", "PollReport", "poll_all"]
@@ -159,17 +160,22 @@ class ImapMailbox:
         self._polled_below = max(self._uidnext, max(uids, default=last) + 1)  # all below it was listed now
         if on_backlog is not None:
             on_backlog(len(uids))
+        for group, parsed in parse_ahead(self._fetched(uids, batch), lambda mail: mail[1]):
+            self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
+
+    def _fetched(self, uids: list[int], batch: int) -> Iterator[list[tuple[int, bytes | None]]]:
+        """The mails in groups for ``process_batch``, fetched as they are asked for (a few groups ahead)."""
+        client = self._live()
         for start in range(0, len(uids), batch):
             listed = client.fetch(uids[start:start + batch], [b"RFC822.SIZE"])
             sizes = {uid: int(listed.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in uids[start:start + batch]}
             for chunk in _chunks(sizes):
                 bodies = client.fetch(chunk, [b"BODY.PEEK[]"])
                 fetched = [(uid, bodies.pop(uid, {}).get(b"BODY[]")) for uid in chunk]
-                for group in pipeline.batches(fetched, lambda mail: len(mail[1] or b"")):
-                    self._take(rt, group, uidvalidity, tally, on_outcome)
+                yield from pipeline.batches(fetched, lambda mail: len(mail[1] or b""))
 
     def _take(self, rt: Runtime, mails: list[tuple[int, bytes | None]], uidvalidity: int, tally: Tally,
-              on_outcome: Callable[[Outcome], None] | None) -> None:
+              on_outcome: Callable[[Outcome], None] | None, parsed: list[Parsed] | None = None) -> None:
         """A few mails: processed (committed together), then each flagged or moved, then the last UID recorded.
 
         The checkpoint moves only past mails that are settled, also when the
@@ -177,7 +183,8 @@ class ImapMailbox:
         but not yet flagged is fetched again next time and found a duplicate.
         """
         present = [(uid, raw) for uid, raw in mails if raw is not None]
-        outcomes = pipeline.process_batch([(raw, self._source(uid)) for uid, raw in present], rt)
+        ready = [p for (_, raw), p in zip(mails, parsed) if raw is not None] if parsed is not None else None
+        outcomes = pipeline.process_batch([(raw, self._source(uid)) for uid, raw in present], rt, ready)
         settled = None
         try:
             for uid, raw in mails:

@@ -1,0 +1,152 @@
+"""Parse the next batch in another process while this one records the current batch.
+
+Why: parsing (MIME, charsets, HTML, quotes) is about a fifth of what
+ingesting a mail costs and needs nothing from the database, while recording
+needs the database and little else; on the two cores a small server has, one
+process doing both leaves a core idle through a backlog. A small backlog
+never pays for a process: the pool starts only when a second batch exists,
+and its start-up overlaps the first batch, which is parsed here.
+
+The pool is a ``forkserver`` one. A plain fork would be cheaper to start,
+but the child would inherit this process's database connection: when this
+process is killed, the child keeps the socket open, the server never sees
+the connection end, and the dead transaction's locks stay held. (It also
+forks safely beside the daemon's threads.) As with every such pool, a
+program that embeds mailflow keeps its start-up code under ``if __name__ ==
+"__main__":``. If
+it breaks (a worker killed, a result that will not pickle), parsing goes on
+here: nothing is lost, it is only slower. ``MAILFLOW_PARSE_WORKERS=0`` keeps
+all parsing in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+import time
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
+from typing import TypeVar, Union
+
+from mailflow.errors import MailflowError, ParseError
+from mailflow.parse import ParsedMail, parse
+
+__all__ = ["Parsed", "parse_ahead", "parse_many", "workers"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# One mail's parse: the mail, the one-line reason it is no mail, or None where there were no bytes.
+Parsed = Union[ParsedMail, ParseError, None]
+
+IN_FLIGHT = 2  # batches being parsed ahead: enough to hide the wait, few enough to bound memory
+
+
+def workers() -> int:
+    """Parsing processes beside this one: one core is kept for recording (``MAILFLOW_PARSE_WORKERS``)."""
+    configured = os.environ.get("MAILFLOW_PARSE_WORKERS", "").strip()
+    if configured.isdigit():
+        return int(configured)
+    return max(1, min(2, (os.cpu_count() or 1) - 1))
+
+
+def parse_many(raws: list[bytes | None]) -> list[Parsed]:
+    """Parse each mail; a mail that is no mail becomes its ParseError, to be quarantined by the caller."""
+    parsed: list[Parsed] = []
+    for raw in raws:
+        if raw is None:
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(parse(raw))
+        except MailflowError as err:
+            parsed.append(ParseError(str(err)))
+    return parsed
+
+
+def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], *,
+                processes: int | None = None) -> Iterator[tuple[list[T], list[Parsed] | None]]:
+    """Each group with its mails parsed (in group order), or with None: then the caller parses them.
+
+    Groups are pulled from ``groups`` up to IN_FLIGHT ahead of the one
+    yielded, so a lazy source (an IMAP fetch) is read ahead by as much.
+    """
+    processes = workers() if processes is None else processes
+    source = iter(groups)
+    first = next(source, None)
+    if first is None:
+        return
+    second = next(source, None)
+    if second is None or processes < 1:
+        yield first, None
+        if second is not None:
+            yield second, None
+            yield from ((group, None) for group in source)
+        return
+    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(max_workers=processes, mp_context=_context(),
+                                                           initializer=_watch, initargs=(os.getpid(),))
+    queue: deque[tuple[list[T], Future[list[Parsed]] | None]] = deque()
+
+    def submit(group: list[T]) -> None:
+        nonlocal pool
+        future = None
+        if pool is not None:
+            try:
+                future = pool.submit(parse_many, [raw_of(item) for item in group])
+            except Exception as err:  # noqa: BLE001 - a broken pool: parse here from now on
+                log.warning("parsing in another process stopped (%s); parsing here", err)
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+        queue.append((group, future))
+
+    try:
+        submit(second)
+        yield first, None  # parsed here while the pool starts and parses the second
+        for group in source:
+            submit(group)
+            if len(queue) > IN_FLIGHT:
+                yield _result(*queue.popleft())
+        while queue:
+            yield _result(*queue.popleft())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _context() -> BaseContext:
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["mailflow.parse"])
+    return context
+
+
+def _watch(owner: int) -> None:
+    """In a worker: leave when the process it parses for is gone.
+
+    A pool's workers wait on a queue they also hold the writing end of, so
+    a SIGKILLed owner would leave them (and the forkserver) waiting forever.
+    """
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid was reused by another user's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="mailflow-parse-watch", daemon=True).start()
+
+
+def _result(group: list[T], future: Future[list[Parsed]] | None) -> tuple[list[T], list[Parsed] | None]:
+    if future is None:
+        return group, None
+    try:
+        return group, future.result()
+    except Exception as err:  # noqa: BLE001 - a worker died or a result would not pickle: parse here
+        log.warning("a batch could not be parsed in another process (%s); parsing it here", err)
+        return group, None

@@ -1,0 +1,72 @@
+"""Parsing a backlog in another process: the same mails come out, in order, and nothing is lost
+when that process cannot be used."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+from conftest import DEMO_INBOX, MAIL
+from mailflow.errors import ParseError
+from mailflow.parse import ParsedMail
+from mailflow.parse.ahead import parse_ahead, parse_many
+
+RAWS = [p.read_bytes() for p in sorted(DEMO_INBOX.glob("*.eml"))] + [(MAIL / "not_an_email.eml").read_bytes()]
+GROUPS = [[(raw, f"{g}-{n}") for n, raw in enumerate(RAWS)] for g in range(4)]
+
+
+def _summary(parsed):  # noqa: ANN001, ANN202
+    if parsed is None:
+        return None
+    return [(p.message_id, p.subject, p.reply_text, len(p.attachments)) if isinstance(p, ParsedMail)
+            else type(p).__name__ for p in parsed]
+
+
+def test_groups_come_back_in_order_parsed_as_they_would_be_here() -> None:
+    here = _summary(parse_many(RAWS))
+    assert here[-1] == "ParseError"
+    got = list(parse_ahead(GROUPS, lambda item: item[0], processes=1))
+    assert [group for group, _ in got] == GROUPS
+    assert got[0][1] is None  # the first group is parsed by the caller while the pool starts
+    assert [_summary(parsed) for _, parsed in got[1:]] == [here] * 3
+
+
+def test_a_mail_that_is_no_mail_comes_back_as_its_one_line_reason() -> None:
+    [(_, parsed)] = list(parse_ahead([[None], [RAWS[-1]]], lambda raw: raw, processes=1))[1:]
+    assert isinstance(parsed[0], ParseError) and str(parsed[0]).startswith("not a mail")
+    assert parse_many([None]) == [None]  # an item with no bytes (gone from the server) stays a gap
+
+
+def test_a_single_group_or_no_workers_never_starts_a_process(monkeypatch) -> None:
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("no process pool for this")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse)
+    assert [parsed for _, parsed in parse_ahead(GROUPS[:1], lambda item: item[0])] == [None]
+    assert [parsed for _, parsed in parse_ahead(GROUPS, lambda item: item[0], processes=0)] == [None] * 4
+    monkeypatch.setenv("MAILFLOW_PARSE_WORKERS", "0")
+    assert [parsed for _, parsed in parse_ahead(GROUPS, lambda item: item[0])] == [None] * 4
+
+
+def test_a_broken_pool_leaves_the_parsing_to_the_caller_and_loses_no_group(monkeypatch) -> None:
+    def broken(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise RuntimeError("cannot start a process")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", broken)
+    got = list(parse_ahead(GROUPS, lambda item: item[0], processes=1))
+    assert [group for group, _ in got] == GROUPS and [parsed for _, parsed in got] == [None] * 4
+
+
+def test_a_worker_that_dies_costs_only_speed(monkeypatch) -> None:
+    import mailflow.parse.ahead as ahead
+
+    real = ahead.parse_many
+    monkeypatch.setattr(ahead, "parse_many", _die_in_a_worker)
+    got = list(parse_ahead(GROUPS, lambda item: item[0], processes=1))
+    monkeypatch.setattr(ahead, "parse_many", real)
+    assert [group for group, _ in got] == GROUPS and [parsed for _, parsed in got] == [None] * 4
+
+
+def _die_in_a_worker(raws):  # noqa: ANN001, ANN202
+    import os
+
+    os._exit(9)  # as if the OOM killer took the parsing process
