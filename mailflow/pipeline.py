@@ -207,8 +207,8 @@ def _create(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Run
     requirement_id = next_requirement_id(session, submitted_at.astimezone(rt.tz))
     req = create_requirement(session, requirement_id, _untagged(mail), decision, submitted_at=submitted_at,
                              due_at=_first_due(rt, decision, now), now=now)
+    lookup.counted_new_owner(session, req.owner)
     message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id)
-    session.flush()
     _attach(session, requirement_id, message, mail, rt, now)
     ctx = reply_context("received", req, rules=rt.rules, mail=mail, answer_by=due_local,
                         days=rt.config.general.answer_within_days, liaison=decision.sender_staff)
@@ -222,12 +222,11 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
             now: datetime, automated: str | None) -> Outcome:
     message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id,
                              status="automated" if automated else "ok", reason=automated or "")
-    session.flush()
     if automated is not None:
         follow_up(session, requirement_id, mail, now=now, kind="automated_reply")
         return Outcome(AUTOMATED, source, requirement_id, reason=automated)
     _attach(session, requirement_id, message, mail, rt, now)
-    req = session.get(Requirement, requirement_id)
+    req = lookup.requirement(session, requirement_id)
     assert req is not None
     staff = rt.rules.staff_by_email(mail.sender.email)
     if staff is not None:
@@ -235,9 +234,11 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
         if not has_tokens(mail.subject):
             refresh_due(session, req, rt)  # a colleague's own answer to the client meets the clock
             return Outcome(STAFF, source, requirement_id, reason="staff message appended")
+        lookup.forget_workload(session)  # a command may change owners and statuses, of more than this one
         result = run_commands(session, req, mail, staff, rt, now)
         return Outcome(STAFF, source, requirement_id, reason=result.reason, queued=result.queued)
     # A client's words: a subject with "#status:closed" in it is still just a client's mail.
+    before = (req.owner, req.status)
     follow_up(session, requirement_id, mail, now=now)
     reaction = react(session, req, mail.reply_text, actor=mail.sender.email, now=now)
     due = req.due_at.astimezone(rt.tz) if req.due_at else None
@@ -249,6 +250,8 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
     if reaction.kind == "change_request":
         back_to_evaluation(session, req, mail.reply_text, actor=mail.sender.email, now=now)
     refresh_due(session, req, rt)  # reopened after a failed verification: its clocks run again
+    if (req.owner, req.status) != before:
+        lookup.forget_workload(session)
     return Outcome(FOLLOW_UP, source, requirement_id, reason=reaction.line, queued=queued)
 
 

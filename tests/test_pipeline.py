@@ -304,3 +304,54 @@ def test_the_preview_renders_from_the_same_record_ingest_would_store(config_file
     [ack] = [d for d in drafts if "ack" in d.template]
     assert ack.to == ("zhou.qing@vendor.example.com",)
     assert "合并报表" in ack.text and "转一个华信制造的需求" not in ack.text
+
+
+# --- A backlog: many mails per transaction, parsed in another process ----------------------------
+
+def _plain(sender: str, subject: str, text: str, *, mid: str | None, extra: str = "") -> bytes:
+    head = f"From: {sender}\r\nTo: support@vendor.example.com\r\nSubject: {subject}\r\n"
+    head += f"Message-ID: {mid}\r\n" if mid else ""
+    return (head + extra + "Date: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n").encode()
+
+
+def _backlog(directory: Path) -> Path:
+    """60 mails, so more than one batch: the first batch holds mails that depend on each other."""
+    directory.mkdir()
+    mails = [
+        _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
+               mid="<b1@acme-retail.example>"),
+        _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
+               mid="<b1@acme-retail.example>"),  # the same mail delivered twice
+        _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
+        _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
+        _plain("Ann Lee <ann@acme-retail.example>", "Re: [REQ-202611-001] Invoice export fails",
+               "补充：只有 PDF 格式出错。", mid="<b2@acme-retail.example>"),  # tag of a record made just now
+        _plain("Ann Lee <ann@acme-retail.example>", "Re: Invoice export fails", "还有 Excel 也不行。",
+               mid="<b3@acme-retail.example>",
+               extra="In-Reply-To: <b1@acme-retail.example>\r\nReferences: <b1@acme-retail.example>\r\n"),
+    ]
+    mails += [_plain("Flood <flood@acme-retail.example>", f"Question {n}", f"Question number {n}.",
+                     mid=f"<f{n}@acme-retail.example>") for n in range(8)]
+    mails += [_plain(f"User {n} <user{n}@acme-retail.example>", f"Request {n}", f"Please look at item {n}.",
+                     mid=f"<u{n}@acme-retail.example>") for n in range(60 - len(mails))]
+    for number, raw in enumerate(mails):
+        (directory / f"{number:03d}.eml").write_bytes(raw)
+    return directory
+
+
+def _lines(result) -> list[str]:  # noqa: ANN001
+    return [line.split(".eml: ", 1)[1] for line in result.output.splitlines() if ".eml: " in line]
+
+
+def test_a_backlog_in_batches_sees_earlier_mails_of_its_own_batch(cli, tmp_path: Path) -> None:
+    """Duplicates, tags and In-Reply-To of mails not yet written find them; flood counting includes them."""
+    outcomes = [line.split()[0] for line in _lines(cli("ingest", str(_backlog(tmp_path / "in")), "-v"))]
+    assert outcomes[:6] == ["new", "duplicate", "new", "duplicate", "follow_up", "follow_up"]
+    assert outcomes[6:] == ["new"] * 54
+    first = show(cli, "REQ-202611-001")
+    assert [m["direction"] for m in first["messages"]].count("in") == 3
+    acks = [q for q in outbox(cli) if q["to"] == ["flood@acme-retail.example"]]
+    held = [q for q in acks if q["status"] == "blocked"]
+    assert (len(acks) - len(held), len(held)) == (5, 3)  # max_auto_replies_per_hour = 5, within one batch too
+    assert all("flood protection" in q["reason"] for q in held)

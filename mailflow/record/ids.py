@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,10 +29,16 @@ def format_id(period: str, number: int) -> str:
 
 def next_requirement_id(session: Session, local_time: datetime) -> str:
     period = period_of(local_time)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(Sequence).values(period=period, last=0).on_conflict_do_nothing())
-    number = session.execute(
-        update(Sequence).where(Sequence.period == period).values(last=Sequence.last + 1).returning(Sequence.last)
-    ).scalar_one()
+    conn = session.connection()  # the mail's own transaction; no flush: the counter needs no pending row
+    conn.execute(_START[conn.dialect.name == "postgresql"], {"b_period": period})
+    number = conn.execute(_BUMP, {"b_period": period}).scalar_one()
     return format_id(period, number)
+
+
+# Built once: they run for every new requirement. (SQLite's and PostgreSQL's upserts are spelled alike,
+# but each dialect compiles only its own construct.)
+_sequences = Sequence.__table__
+_START = {postgres: insert(_sequences).values(period=bindparam("b_period"), last=0).on_conflict_do_nothing()
+          for postgres, insert in ((False, sqlite_insert), (True, pg_insert))}
+_BUMP = (update(_sequences).where(_sequences.c.period == bindparam("b_period"))
+         .values(last=_sequences.c.last + 1).returning(_sequences.c.last))

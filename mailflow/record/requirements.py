@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail
 from mailflow.record.blobs import save_blob
+from mailflow.record.lookup import requirement
 from mailflow.store.tables import Attachment, Event, Message, Requirement
 
 SYSTEM_ACTOR = "mailflow"
@@ -144,8 +145,7 @@ def create_requirement(
 ) -> Requirement:
     """A new record from a client's first mail, with the log of how it was routed."""
     req = build_requirement(requirement_id, mail, decision, submitted_at=submitted_at, due_at=due_at, now=now)
-    session.add(req)
-    session.flush()  # the id must exist before events and messages point at it
+    session.add(req)  # flushed before its events and messages: their relationships order the inserts
     add_event(session, req.id, at=now, actor=mail.sender.email, kind="created",
               detail=f"received by email: {mail.subject}")
     fired = ", ".join(f"{h.rule} ({h.origin})" for h in decision.hits) or "no rule fired; defaults"
@@ -176,7 +176,7 @@ def attach_files(
                       detail=f"{att.filename}: {att.size} bytes exceeds the {max_bytes}-byte limit; kept in the raw message")
             continue
         rel = save_blob(root, att.sha256, att.data)
-        row = Attachment(requirement_id=requirement_id, message_pk=message.id, filename=att.filename,
+        row = Attachment(requirement_id=requirement_id, message=message, filename=att.filename,
                          content_type=att.content_type, size=att.size, sha256=att.sha256, path=rel)
         session.add(row)
         saved.append(row)
@@ -185,7 +185,7 @@ def attach_files(
 
 def follow_up(session: Session, requirement_id: str, mail: ParsedMail, *, now: datetime, kind: str = "follow_up") -> None:
     """Log that someone wrote again on an existing requirement."""
-    req = session.get(Requirement, requirement_id)
+    req = requirement(session, requirement_id)
     if req is not None:
         req.updated_at = now
     add_event(session, requirement_id, at=now, actor=mail.sender.email, kind=kind, detail=mail.reply_text[:500])

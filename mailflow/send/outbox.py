@@ -11,13 +11,14 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailflow.parse.model import Address
 from mailflow.record.requirements import store_message
 from mailflow.reply.model import Draft
 from mailflow.send.headers import compose, make_message_id
+from mailflow.store.session import pending
 from mailflow.store.tables import Outbox
 
 
@@ -67,20 +68,35 @@ def recent_external(session: Session, addresses: list[str], since: datetime) -> 
     """Automatic mails queued to each address since ``since`` (held ones do not count)."""
     if not addresses:
         return {}
-    rows = session.execute(
-        select(Outbox.recipient, func.count())
-        .where(Outbox.recipient.in_(addresses), Outbox.kind == "external", Outbox.created_at >= since,
-               Outbox.status != "blocked")
-        .group_by(Outbox.recipient)
-    ).all()
-    return {recipient: count for recipient, count in rows}
+    # No flush: rows of this batch still pending are counted from the session below.
+    rows = session.connection().execute(_RECENT_EXTERNAL, {"addresses": addresses, "since": since}).all()
+    counts = {recipient: count for recipient, count in rows}
+    wanted = set(addresses)
+    for row in pending(session, Outbox):
+        if (row.recipient in wanted and row.kind == "external" and row.status != "blocked"
+                and row.created_at >= since):
+            counts[row.recipient] = counts.get(row.recipient, 0) + 1
+    return counts
+
+
+_outbox = Outbox.__table__.c
+_RECENT_EXTERNAL = (  # built once, on the table: it runs for every mail queued
+    select(_outbox.recipient, func.count())
+    .where(_outbox.recipient.in_(bindparam("addresses", expanding=True)), _outbox.kind == "external",
+           _outbox.created_at >= bindparam("since"), _outbox.status != "blocked")
+    .group_by(_outbox.recipient))
 
 
 def has_template(session: Session, requirement_id: str, template_name: str) -> bool:
     """Whether this requirement already queued a mail from ``template_name`` (any language)."""
+    suffix = f"/{template_name}"
+    if any(row.requirement_id == requirement_id and row.status != "blocked" and row.template.endswith(suffix)
+           for row in pending(session, Outbox)):
+        return True
     stmt = select(Outbox.id).where(Outbox.requirement_id == requirement_id, Outbox.status != "blocked",
-                                   Outbox.template.like(f"%/{template_name}")).limit(1)
-    return session.scalar(stmt) is not None
+                                   Outbox.template.like(f"%{suffix}")).limit(1)
+    with session.no_autoflush:
+        return session.scalar(stmt) is not None
 
 
 def list_outbox(session: Session, status: str | None = None) -> list[Outbox]:

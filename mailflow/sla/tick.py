@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from mailflow.outgoing import notify_in
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event
 from mailflow.runtime import Runtime
 from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, next_due, progress_due
+from mailflow.store.session import pending
 from mailflow.store.tables import Event, Requirement, SlaNotice
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,29 @@ def tick(rt: Runtime, now: datetime | None = None) -> TickReport:
 
 
 def facts_of(session: Session, req: Requirement) -> Facts:
-    """The clock's view of a requirement, read fresh from its process log."""
-    steps = session.execute(select(Event.kind, Event.at, Event.actor, Event.detail)
-                            .where(Event.requirement_id == req.id).order_by(Event.at, Event.id)).all()
+    """The clock's view of a requirement, read fresh from its process log.
+
+    The log as stored plus the events this transaction added and has not
+    flushed (in the order they were added, after the stored ones of the same
+    time, as their ids will be), so that a batch of mails is not flushed for
+    every follow-up.
+    """
+    stored = session.connection().execute(_STEPS, {"rid": req.id}).all()
+    added = [e for e in pending(session, Event) if e.requirement_id == req.id]
+    keyed = [((at, 0, pk), Step(kind, at, actor, detail)) for pk, kind, at, actor, detail in stored]
+    keyed += [((e.at, 1, n), Step(e.kind, e.at, e.actor, e.detail)) for n, e in enumerate(added)]
     return Facts(status=req.status, priority=req.priority, tier=req.customer_tier, started_at=req.created_at,
-                 steps=tuple(Step(*row) for row in steps), merged=req.merged_into is not None)
+                 steps=tuple(step for _, step in sorted(keyed, key=lambda item: item[0])),
+                 merged=req.merged_into is not None)
+
+
+_events = Event.__table__.c
+_STEPS = (select(_events.id, _events.kind, _events.at, _events.actor, _events.detail)
+          .where(_events.requirement_id == bindparam("rid")).order_by(_events.at, _events.id))
 
 
 def refresh_due(session: Session, req: Requirement, rt: Runtime) -> None:
     """Set ``due_at`` to the earliest open deadline: after a priority change, an answer, a new policy."""
-    session.flush()
     req.due_at = next_due(facts_of(session, req), rt.sla, rt.calendar)
 
 

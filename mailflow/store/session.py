@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailflow.errors import MailflowError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -124,6 +126,17 @@ def _upgrade_once_among_many(engine: Engine, attempts: int = 5) -> None:
                 return
             if attempt == attempts - 1:
                 raise
+
+
+def pending(session: Session, kind: type[T]) -> list[T]:
+    """Rows of ``kind`` added in this transaction but not yet flushed.
+
+    Why: the pipeline asks its questions (seen this mail? which thread?)
+    without autoflush, so that a batch of mails is written in one flush
+    instead of one per question; a question must then look here as well as
+    in the database, or it would miss a mail from earlier in the same batch.
+    """
+    return [obj for obj in session.new if isinstance(obj, kind)]
 
 
 class Store:

@@ -136,6 +136,8 @@ class Attachment(Base):
     path: Mapped[str] = mapped_column(Text)  # relative to paths.attachments
 
     requirement: Mapped[Requirement] = relationship(back_populates="attachments")
+    # Lets a batch write the message and its attachments in one flush, the message's new id filled in.
+    message: Mapped[Message] = relationship()
 
 
 class Event(Base):
@@ -174,6 +176,10 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # Never read: it tells the unit of work that a requirement is inserted before the mail that
+    # answers it, so a batch's rows can go in one flush.
+    requirement: Mapped[Requirement | None] = relationship()
 
 
 class Sequence(Base):
