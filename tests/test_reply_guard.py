@@ -357,3 +357,25 @@ def test_a_resolution_notice_finished_early_passes_under_its_confirmed_plan(rule
                 assert verdict.allowed, f"{draft.template}: {verdict.reason}"
                 checked += 1
     assert checked
+
+
+# The fast normaliser the guard matches on must see exactly what the careful one sees.
+_ALPHABET = ("ab Z9.,'\u2019 \t\n\r\u3000\u00a0\u200b\u00ad\x00>＞ＡＢ１ 保证上线下周将完成版本 we will be fixed "
+             "\u2028\u00a8ﬁ한국語")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_and_careful_normalisation_agree(seed):
+    import random
+
+    from mailflow.reply.guard import _normalise, _normalised
+
+    rng = random.Random(seed)
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "reply_templates").rglob("*.j2"))]
+    texts += ["", " ", "\n", "> quoted\n保证", "保 证\n下周 上线", "  lead and trail  ", "a\n\n\nb", "中 \n 文"]
+    texts += ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 120))) for _ in range(500)]
+    texts += ["\n".join("".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 20)))
+                        for _ in range(rng.randint(1, 8))) for _ in range(500)]
+    for text in texts:
+        for quoted in (False, True):
+            assert _normalised(text, quoted) == _normalise(text, quoted)[0], (text, quoted)
