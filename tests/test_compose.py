@@ -138,3 +138,17 @@ def test_compose_refuses_a_naive_clock_and_a_draft_without_recipient():
     with pytest.raises(ValueError):
         compose(draft(to=()), requirement_id=RID, sender=SUPPORT, message_id="<m@x>", in_reply_to=None,
                 references=(), now=NOW)
+
+
+@pytest.mark.parametrize("length", [1, 5, 17, 18, 19, 40, 41, 64, 100, 250])
+def test_long_subjects_of_any_script_fold_within_78_columns_and_parse_back(length: int) -> None:
+    import random
+
+    rng = random.Random(length)
+    pieces = ["需求", "登录", " ", "a", "Z", "😀", "é", "發票", "-", "ß", "ー"]
+    words = "".join(rng.choice(pieces) for _ in range(length)).strip() or "需"
+    raw = compose(draft(subject=words), requirement_id=RID, sender=SUPPORT, message_id="<m@vendor.example.com>",
+                  in_reply_to=None, references=(), now=NOW)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    assert parsed(raw)["Subject"] == f"[{RID}] {' '.join(words.split())}"
