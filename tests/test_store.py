@@ -161,3 +161,28 @@ def test_mail_without_message_id_is_stored_once_and_old_copies_survive_the_upgra
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"h": "abc", "at": at, "raw": b"x"})
     engine.dispose()
+
+
+def test_a_relaxed_commit_is_committed_and_leaves_the_connection_as_it_was(db_url: str) -> None:
+    """``Store.relaxed`` (the sender's ``sent`` marks) skips the wait for the disk, for its own transaction only."""
+    from sqlalchemy import text
+
+    store = open_store(db_url)
+    sqlite = db_url.startswith("sqlite")
+    setting = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+    with store.engine.connect() as conn:
+        normal = conn.exec_driver_sql(setting).scalar()
+    with store.relaxed() as conn:
+        if not sqlite:
+            assert conn.exec_driver_sql(setting).scalar() == "off"
+        conn.execute(text("INSERT INTO sequences (period, last) VALUES ('209901', 7)"))
+    with pytest.raises(RuntimeError):
+        with store.relaxed() as conn:
+            conn.execute(text("INSERT INTO sequences (period, last) VALUES ('209902', 1)"))
+            raise RuntimeError("a failure inside")
+    for _ in range(3):  # whichever pooled connection comes next has the usual setting
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == normal
+            periods = conn.execute(text("SELECT period FROM sequences WHERE period LIKE '2099%'")).scalars().all()
+            assert periods == ["209901"]
+    store.close()

@@ -12,7 +12,9 @@ never lose. How each step serves it:
   on SQLite or PostgreSQL. Rows claimed but not tried when a batch stops are
   given back at once, with no attempt counted.
 - **One row at a time.** Each outcome is committed as soon as the server
-  has answered: ``sent`` with ``sent_at`` and the server's reply; a
+  has answered: ``sent`` with ``sent_at`` and the server's reply (a commit
+  that does not wait for the disk: ``Store.relaxed``; a crash of the
+  machine, not of mailflow, may forget it, and the mail goes once more); a
   temporary failure stays ``pending`` with ``next_attempt_at = now +
   backoff(attempts)`` (1, 2, 4 … minutes, at most an hour; after
   ``smtp.max_attempts`` attempts, about a day, it is ``failed``); a
@@ -196,10 +198,14 @@ def _finish(store: Store, claim: _Claim, *, status: str, reason: str, at: dateti
     values: dict[str, object] = {"status": status, "reason": reason, "next_attempt_at": next_attempt_at}
     if sent:
         values["sent_at"] = at
+    statement = update(Outbox.__table__).where(Outbox.__table__.c.id == claim.id).values(**values)
     try:
-        with store.session() as session:
-            session.execute(update(Outbox).where(Outbox.id == claim.id).values(**values)
-                            .execution_options(synchronize_session=False))
+        if sent:  # its loss would only send it once more: no waiting for the disk
+            with store.relaxed() as conn:
+                conn.execute(statement)
+        else:
+            with store.session() as session:
+                session.execute(statement)
     except SQLAlchemyError as err:
         after = (" it was sent but not recorded, and will be sent again (same Message-ID) when its lease ends"
                  if sent else " it will be retried when its lease ends")
