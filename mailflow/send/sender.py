@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.config import SmtpConfig
@@ -102,18 +102,21 @@ def send_pending(
     sent = deferred = failed = 0
     lines: list[str] = []
     stopped = ""
-    tried: set[int] = set()  # a row deferred by a minute must not come round again in a long batch
+    tried = 0
+    # A row deferred by a minute must not come round again in a long batch. (Rows sent or failed
+    # are not pending any more: only the deferred need naming, and there are few.)
+    deferred_ids: set[int] = set()
     claimed: list[_Claim] = []  # taken under a lease, not yet tried
     try:
         with SmtpSession(config, password) as smtp:  # connects lazily: no due mail, no connection
-            while limit is None or len(tried) < limit:
+            while limit is None or tried < limit:
                 if not claimed:
-                    want = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - len(tried))
-                    claimed = _claim(store, now(), tried, want)
+                    want = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - tried)
+                    claimed = _claim(store, now(), deferred_ids, want)
                     if not claimed:
                         break
                 claim = claimed.pop(0)
-                tried.add(claim.id)
+                tried += 1
                 try:
                     if not claim.recipients:
                         raise PermanentFailure("no recipient address in the outbox row")
@@ -131,6 +134,7 @@ def send_pending(
                     else:
                         retry_at = now() + backoff(claim.attempts)
                         _finish(store, claim, status="pending", reason=str(err), at=None, next_attempt_at=retry_at)
+                        deferred_ids.add(claim.id)
                         deferred += 1
                         lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
                                      f"(attempt {claim.attempts}): {err}")
@@ -148,7 +152,7 @@ def send_pending(
     return SendReport(sent=sent, deferred=deferred, failed=failed, lines=tuple(lines), stopped=stopped)
 
 
-def _claim(store: Store, now: datetime, tried: set[int], want: int) -> list[_Claim]:
+def _claim(store: Store, now: datetime, skip: set[int], want: int) -> list[_Claim]:
     """Take up to ``want`` of the oldest due rows under a lease, committed before anything is sent.
 
     One transaction for several rows: a commit per claimed row was half of
@@ -160,8 +164,8 @@ def _claim(store: Store, now: datetime, tried: set[int], want: int) -> list[_Cla
     try:
         with store.session() as session:
             stmt = select(Outbox.id).where(*due)
-            if tried:
-                stmt = stmt.where(Outbox.id.not_in(sorted(tried)))
+            if skip:
+                stmt = stmt.where(Outbox.id.not_in(sorted(skip)))
             ids = session.scalars(stmt.order_by(Outbox.id).limit(want).with_for_update(skip_locked=True)).all()
             if not ids:
                 return []
@@ -195,21 +199,24 @@ def _release(store: Store, claims: list[_Claim]) -> None:
 def _finish(store: Store, claim: _Claim, *, status: str, reason: str, at: datetime | None,
             next_attempt_at: datetime | None = None, sent: bool = False) -> None:
     """Commit one outcome at once, so a crash later in the batch cannot undo it."""
-    values: dict[str, object] = {"status": status, "reason": reason, "next_attempt_at": next_attempt_at}
-    if sent:
-        values["sent_at"] = at
-    statement = update(Outbox.__table__).where(Outbox.__table__.c.id == claim.id).values(**values)
+    values = {"b_id": claim.id, "b_status": status, "b_reason": reason, "b_next": next_attempt_at, "b_sent_at": at}
     try:
         if sent:  # its loss would only send it once more: no waiting for the disk
             with store.relaxed() as conn:
-                conn.execute(statement)
+                conn.execute(_MARK_SENT, values)
         else:
             with store.session() as session:
-                session.execute(statement)
+                session.connection().execute(_MARK, values)
     except SQLAlchemyError as err:
         after = (" it was sent but not recorded, and will be sent again (same Message-ID) when its lease ends"
                  if sent else " it will be retried when its lease ends")
         raise StoreError(f"outbox {claim.message_id}: cannot record '{status}': {db_reason(err)};{after}") from None
+
+
+_outbox = Outbox.__table__
+_MARK = (update(_outbox).where(_outbox.c.id == bindparam("b_id"))  # built once: it runs for every mail
+         .values(status=bindparam("b_status"), reason=bindparam("b_reason"), next_attempt_at=bindparam("b_next")))
+_MARK_SENT = _MARK.values(sent_at=bindparam("b_sent_at"))
 
 
 def _recipients(values: list[str]) -> tuple[str, ...]:

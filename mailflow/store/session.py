@@ -58,6 +58,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # every commit on disk (``Store.relaxed`` says when not)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -175,9 +176,8 @@ class Store:
         sending's time.
         """
         with self.engine.connect() as conn:
-            sqlite, before = conn.dialect.name == "sqlite", 2
+            sqlite = conn.dialect.name == "sqlite"
             if sqlite:  # a setting of this connection, put back below before the pool has it again
-                before = conn.exec_driver_sql("PRAGMA synchronous").scalar() or 2
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                 conn.commit()  # the pragmas began SQLAlchemy's transaction; the work gets its own
             try:
@@ -187,7 +187,7 @@ class Store:
                     yield conn
             finally:
                 if sqlite:
-                    conn.exec_driver_sql(f"PRAGMA synchronous={int(before)}")
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
                     conn.commit()
 
     def close(self) -> None:
