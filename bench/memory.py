@@ -4,7 +4,8 @@ Target: peak RSS <= 200 MB in each case, whatever the backlog or attachment size
 
 Each case runs `mailflow ingest` in a fresh interpreter (the click command
 itself, ``mailflow.cli.cli.main([... "ingest", PATH])``, in-process in that
-child) and reports the child's VmHWM, so its peak is its own:
+child) and reports the larger of the child's VmHWM and the PSS of the child
+and the parsing processes it starts, summed and sampled every 50 ms:
 
 - backlog: N generated mails (``bench/generate.py``, seed 7, attachments up
   to 2 MB; N = 10,000, MAILFLOW_BENCH_MEMORY_N to change) in one directory,
@@ -41,8 +42,40 @@ TARGET_MB = 200
 DEFAULT_N = 10_000
 
 CHILD = r"""
-import sys
+import os, sys, threading, time
 config, what = sys.argv[1], sys.argv[2]
+
+def _pss(pid):  # proportional: pages a forked process shares with its server are counted once
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            return next((int(l.split()[1]) for l in fh if l.startswith("Pss:")), 0) / 1024
+    except OSError:
+        return 0.0
+
+def _descendants(root):
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+peak_all = [0.0]
+done = threading.Event()
+
+def _sample():  # this process and the parsing processes it starts, together, every 50 ms
+    while not done.wait(0.05):
+        peak_all[0] = max(peak_all[0], _pss(os.getpid()) + sum(_pss(p) for p in _descendants(os.getpid())))
+
+sampler = threading.Thread(target=_sample, daemon=True)
+sampler.start()
 if what == "upgrade":  # as `mailflow db upgrade` does before the service starts
     from mailflow.config import load_config
     from mailflow.store.session import open_store
@@ -54,10 +87,13 @@ elif what == "-":  # idle: imports, config, rules and templates loaded
 else:  # `mailflow --config CONFIG ingest PATH`, the click command itself
     from mailflow.cli import cli
     cli.main(args=["--config", config, "ingest", what], prog_name="mailflow", standalone_mode=False, obj={})
+done.set()
+sampler.join()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve, so a child of a
 # big parent would report the parent's peak.
 hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print("VmHWM", int(hwm.split()[1]) / 1024)
+print("PEAKALL", peak_all[0])
 """
 
 
@@ -76,16 +112,24 @@ def big_mail(path: Path, megabytes: int) -> None:
     path.write_bytes(msg.as_bytes())
 
 
-def child(config: Path, what: str) -> tuple[float, str]:
-    """(peak RSS in MB, the command's own output) of one fresh process."""
+def child(config: Path, what: str) -> tuple[float, float, str]:
+    """(peak RSS of the process, peak of it and its parsing processes together, in MB; the command's output).
+
+    A backlog is parsed in a second process (``mailflow/parse/ahead.py``):
+    what the service costs is both, so the target is held against the sum of
+    their proportional set sizes (PSS: memory a forked worker shares with its
+    server counted once), sampled every 50 ms; the process's own peak is
+    exact (VmHWM), and the larger of the two is reported.
+    """
     out = subprocess.run([sys.executable, "-c", CHILD, str(config), what], check=True, capture_output=True,
                          text=True, cwd=ROOT)
     lines = out.stdout.strip().splitlines()
-    peak = float(next(line for line in reversed(lines) if line.startswith("VmHWM")).split()[1])
-    return peak, "\n".join(line for line in lines if not line.startswith("VmHWM"))
+    own = float(next(line for line in reversed(lines) if line.startswith("VmHWM")).split()[1])
+    together = float(next(line for line in reversed(lines) if line.startswith("PEAKALL")).split()[1])
+    return own, max(own, together), "\n".join(line for line in lines if not line.startswith(("VmHWM", "PEAKALL")))
 
 
-def case(work: Path, name: str, path: Path | None) -> tuple[float, str]:
+def case(work: Path, name: str, path: Path | None) -> tuple[float, float, str]:
     """A fresh database (schema made in its own process), then the measured process."""
     (work / name).mkdir()
     config = work / name / "mailflow.toml"
@@ -103,14 +147,15 @@ def main() -> int:
         size_mb = (work / "big.eml").stat().st_size / 1024 / 1024
         write(work / "backlog", n)
         backlog_mb = sum(p.stat().st_size for p in (work / "backlog").iterdir()) / 1e6
-        base, _ = case(work, "idle", None)
-        big, big_out = case(work, "big", work / "big.eml")
+        base, _, _ = case(work, "idle", None)
+        big_own, big, big_out = case(work, "big", work / "big.eml")
         t0 = time.perf_counter()
-        many, many_out = case(work, "backlog-db", work / "backlog")
+        many_own, many, many_out = case(work, "backlog-db", work / "backlog")
         took = time.perf_counter() - t0
     print(f"  idle baseline (imports, rules, templates loaded): {base:.0f} MB")
     print(f"  one mail of {size_mb:.0f} MB ({attachment_mb} MB attachment): {big:.0f} MB ({big_out.strip()})")
-    print(f"  backlog of {n} mails ({backlog_mb:.0f} MB) in {took:.0f} s: {many:.0f} MB ({many_out.strip()})")
+    print(f"  backlog of {n} mails ({backlog_mb:.0f} MB) in {took:.0f} s: {many:.0f} MB with its parsing process "
+          f"(the process alone {many_own:.0f} MB) ({many_out.strip()})")
     ok_big, ok_many = big <= TARGET_MB, many <= TARGET_MB
     print(f"memory: peak RSS {many:.0f} MB ingesting {n} mails {'ok' if ok_many else 'MISSED'}, "
           f"{big:.0f} MB for a {attachment_mb} MB attachment {'ok' if ok_big else 'MISSED'} (idle {base:.0f} MB); "
@@ -119,6 +164,8 @@ def main() -> int:
               "python": platform.python_version(), "baseline_rss_mb": round(base, 1),
               "attachment_mb": attachment_mb, "big_mail_mb": round(size_mb, 1), "big_peak_rss_mb": round(big, 1),
               "backlog_n": n, "backlog_mb": round(backlog_mb, 1), "backlog_peak_rss_mb": round(many, 1),
+              "backlog_peak_rss_own_mb": round(many_own, 1), "big_peak_rss_own_mb": round(big_own, 1),
+              "peak": "max(VmHWM of the process, PSS of it and its parsing processes together sampled every 50 ms)",
               "target_mb": TARGET_MB, "ok": ok_big and ok_many}
     save_result("memory", result, full=n >= DEFAULT_N and attachment_mb == 25)
     return 0 if ok_big and ok_many else 1
