@@ -70,3 +70,12 @@ def _die_in_a_worker(raws):  # noqa: ANN001, ANN202
     import os
 
     os._exit(9)  # as if the OOM killer took the parsing process
+
+
+def test_no_process_to_be_had_means_parsing_here(monkeypatch) -> None:
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse)
+    got = list(parse_ahead(GROUPS, lambda item: item[0], processes=1))
+    assert [group for group, _ in got] == GROUPS and [parsed for _, parsed in got] == [None] * 4

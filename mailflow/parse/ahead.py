@@ -87,8 +87,13 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
             yield second, None
             yield from ((group, None) for group in source)
         return
-    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(max_workers=processes, mp_context=_context(),
-                                                           initializer=_watch, initargs=(os.getpid(),))
+    pool: ProcessPoolExecutor | None
+    try:
+        pool = ProcessPoolExecutor(max_workers=processes, mp_context=_context(), initializer=_watch,
+                                   initargs=(os.getpid(),))
+    except Exception as err:  # noqa: BLE001 - no process to be had (limits, no /dev/shm): parse here
+        log.warning("cannot start a parsing process (%s); parsing here", err)
+        pool = None
     queue: deque[tuple[list[T], Future[list[Parsed]] | None]] = deque()
 
     def submit(group: list[T]) -> None:
