@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from mailflow.config import ImapConfig, secret
 from mailflow.errors import MailflowError
@@ -33,6 +33,7 @@ from mailflow.sla.tick import tick
 from mailflow.store.leases import acquire, release
 
 log = logging.getLogger("mailflow.daemon")
+CHANGE_MARGIN = timedelta(minutes=5)  # SLA: a change committed late is still seen by the next minute pass
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class DaemonOptions:
     lease_seconds: float = 120.0  # a dead instance's mailbox is taken over after this long
     send_seconds: float = 30.0  # the sender also looks for due retries this often
     sla_seconds: float = 60.0  # the SLA clock ticks this often (deadlines are minutes apart at best)
+    sla_full_every: timedelta = timedelta(hours=1)  # a full pass (every requirement), besides the one at start
 
     @property
     def idle_seconds(self) -> float:
@@ -154,10 +156,20 @@ def _sla_loop(rt: Runtime, stop: threading.Event, wake_sender: threading.Event, 
     """Tick the SLA clock every ``sla_seconds``; a tick that fails is simply tried again next time.
 
     Several instances may tick at once: each deadline's notice is claimed
-    with a unique row, so only one of them sends it.
+    with a unique row, so only one of them sends it. Between full passes (at
+    start, then every ``sla_full_every``) a pass looks only at requirements
+    whose time has come or that changed since the pass before; the margin
+    covers a transaction that was still open when that pass began.
     """
+    last: dict[str, datetime] = {}
+
     def once() -> None:
-        report = tick(rt)
+        start = rt.clock()
+        full = "full" not in last or start - last["full"] >= options.sla_full_every
+        report = tick(rt, start, changed_since=None if full else last["start"] - CHANGE_MARGIN)
+        last["start"] = start
+        if full:
+            last["full"] = start
         if report.queued or report.breaches:
             log.info("%s", report.summary())
             wake_sender.set()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from mailflow.config import load_config
 from mailflow.pipeline import load_runtime, process
 from mailflow.sla.tick import tick
 from mailflow.store.session import open_store
+from mailflow.store.tables import Requirement
 from smtp_sink import SmtpSink
 from test_commands_lifecycle import FIRST, LIFE, Desk, at, one, text
 
@@ -232,3 +233,43 @@ def test_a_colleague_answering_the_client_directly_meets_the_clock_only_when_aut
         assert "staff_to_client" not in events and "staff_message" in events
         assert record(desk)["due_at"] == DUE.isoformat()
         assert tick_at(desk, DUE)["escalations"] == 1
+
+
+def test_minute_passes_look_only_at_requirements_whose_time_has_come_or_that_changed(config_file: Path) -> None:
+    """Between full passes the daemon looks at few requirements, and still misses no reminder or deadline."""
+    config = load_config(str(config_file))
+    clock = [RECEIVED]
+    rt = load_runtime(config, open_store(config.database_url), clock=lambda: clock[0])
+    raw = FIRST.read_bytes()
+    second = raw.replace(b"<000001dd5203$1b2e4a80$518adf80$@huaxin.example>", b"<second.1@huaxin.example>")
+    second = second.replace(b"zhang.wei@huaxin.example", b"li.na@huaxin.example")
+    assert process(raw, "first", rt).requirement_id == REQ
+    assert process(second, "second", rt).requirement_id == "REQ-202609-002"
+
+    def minute(when: datetime, previous: datetime):  # noqa: ANN202 - what the daemon does between full passes
+        clock[0] = when
+        return tick(rt, when, changed_since=previous - timedelta(minutes=5))
+
+    full = tick(rt, sep_oct(9, 30, 10, 1))
+    assert full.looked_at == 2 and full.reminders == 0
+    with rt.store.session() as session:
+        assert {r.tick_at for r in session.query(Requirement)} == {REMIND}  # the next thing either needs
+    assert minute(sep_oct(10, 3, 12), sep_oct(10, 3, 11)).looked_at == 0  # a holiday: nothing to look at
+    at_remind = minute(REMIND, REMIND - timedelta(minutes=1))
+    assert (at_remind.looked_at, at_remind.reminders) == (2, 2)
+
+    # The client writes on the first: it changed, so the next minute looks at it (and only at it).
+    reply = (f"From: zhang.wei@huaxin.example\r\nTo: support@vendor.example.com\r\n"
+             f"Subject: Re: [{REQ}] 补充\r\nMessage-ID: <more.1@huaxin.example>\r\n"
+             "Date: Fri, 09 Oct 2026 17:00:00 +0800\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+             "我们还需要支持审批转交。\r\n").encode()
+    clock[0] = sep_oct(10, 9, 17)
+    assert process(reply, "reply", rt).kind == "follow_up"
+    changed = minute(sep_oct(10, 9, 17, 1), sep_oct(10, 9, 17))
+    assert (changed.looked_at, changed.reminders) == (1, 0)
+    assert minute(sep_oct(10, 10, 9, 59), sep_oct(10, 10, 9, 58)).looked_at == 0
+    at_due = minute(DUE, DUE - timedelta(minutes=1))
+    assert (at_due.looked_at, at_due.escalations) == (2, 2)
+    assert minute(DUE + timedelta(hours=1), DUE + timedelta(minutes=59)).looked_at == 0  # all said; nothing ahead
+    again = tick(rt, DUE + timedelta(hours=2))  # the hourly full pass: no notice twice
+    assert (again.looked_at, again.reminders, again.escalations) == (2, 0, 0)

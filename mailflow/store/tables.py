@@ -78,6 +78,8 @@ class Requirement(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the SLA tick next needs to look (a reminder, a deadline, a progress mail); NULL: not yet looked at.
+    tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     plan_version: Mapped[str | None] = mapped_column(String(64))
     plan_date: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD
     plan_patch: Mapped[str | None] = mapped_column(String(64))
