@@ -49,8 +49,8 @@ from mailflow.reply import drafts_for
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime, load_runtime
 from mailflow.sla.calendar import Duration
-from mailflow.sla.clock import Facts, next_due
-from mailflow.sla.tick import refresh_due
+from mailflow.sla.clock import Facts, deadlines
+from mailflow.sla.tick import next_look, refresh_due
 from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
 from mailflow.thread import references_for_reply, strip_tags, thread_keys
@@ -205,8 +205,10 @@ def _create(session: Session, mail: ParsedMail, raw: bytes, source: str, rt: Run
     submitted_at = _submitted_at(mail, now)
     due_local = _answer_by(rt, now)
     requirement_id = next_requirement_id(session, submitted_at.astimezone(rt.tz))
+    due, look = _first_clocks(rt, decision, now)
     req = create_requirement(session, requirement_id, _untagged(mail), decision, submitted_at=submitted_at,
-                             due_at=_first_due(rt, decision, now), now=now)
+                             due_at=due, now=now)
+    req.tick_at = look  # a backlog of new requirements need not all be looked at by the next SLA tick
     lookup.counted_new_owner(session, req.owner)
     message = store_incoming(session, mail, raw, at=now, source=source, requirement_id=requirement_id)
     _attach(session, requirement_id, message, mail, rt, now)
@@ -290,10 +292,12 @@ def _answer_by(rt: Runtime, now: datetime) -> datetime:
     return rt.calendar.add(now, Duration(rt.config.general.answer_within_days, "working_days"))
 
 
-def _first_due(rt: Runtime, decision: Decision, now: datetime) -> datetime | None:
-    """The new requirement's ``due_at``: its earliest SLA deadline (the clocks start on receipt)."""
-    facts = Facts(status="new", priority=decision.priority, tier=decision.tier, started_at=now)
-    return next_due(facts, rt.sla, rt.calendar)
+def _first_clocks(rt: Runtime, decision: Decision, now: datetime) -> tuple[datetime | None, datetime]:
+    """The new requirement's ``due_at`` (its earliest SLA deadline: the clocks start on receipt) and
+    when the SLA tick first needs to look at it (its first reminder)."""
+    clocks = deadlines(Facts(status="new", priority=decision.priority, tier=decision.tier, started_at=now),
+                       rt.sla, rt.calendar)
+    return next((d.due_at for d in clocks if d.open), None), next_look(clocks, None, set(), now)
 
 
 def _submitted_at(mail: ParsedMail, now: datetime) -> datetime:

@@ -8,8 +8,9 @@ twice, and a failure on one requirement does not hold up the others.
 
 A full pass looks at every requirement that may need anything; that cost
 about a millisecond each, a core's worth of work a minute at tens of thousands of
-open requirements. So each look also records when the next one is needed
-(``tick_at``: the next reminder, deadline or progress mail), and the
+open requirements. So the record keeps when the next look is needed
+(``tick_at``: the next reminder, deadline or progress mail; set on receipt
+by the pipeline and after each look), and the
 daemon's minute passes look only at requirements whose time has come, that
 were never looked at, or that changed since the pass before (a change can
 bring a deadline forward). A full pass still runs when the daemon starts and
