@@ -14,16 +14,13 @@ from sqlalchemy.orm import Session
 from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail
 from mailflow.record.blobs import save_blob
+from mailflow.record.events import add_event
 from mailflow.record.lookup import requirement
-from mailflow.store.tables import Attachment, Event, Message, Requirement
+from mailflow.store.tables import Attachment, Message, Requirement
 
 SYSTEM_ACTOR = "mailflow"
-
-
-def add_event(session: Session, requirement_id: str, *, at: datetime, actor: str, kind: str, detail: str = "") -> Event:
-    event = Event(requirement_id=requirement_id, at=at, actor=actor, kind=kind, detail=detail)
-    session.add(event)
-    return event
+__all__ = ["SYSTEM_ACTOR", "add_event", "attach_files", "build_requirement", "create_requirement", "follow_up",
+           "store_incoming", "store_message"]
 
 
 def store_message(

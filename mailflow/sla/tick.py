@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 
 from mailflow.classify.model import Staff
 from mailflow.outgoing import notify_in
+from mailflow.record.events import pending_events
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event
 from mailflow.runtime import Runtime
 from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, next_due, progress_due
-from mailflow.store.session import pending
 from mailflow.store.tables import Event, Requirement, SlaNotice
 
 log = logging.getLogger(__name__)
@@ -86,15 +86,14 @@ def tick(rt: Runtime, now: datetime | None = None, *, changed_since: datetime | 
 def facts_of(session: Session, req: Requirement) -> Facts:
     """The clock's view of a requirement, read fresh from its process log.
 
-    The log as stored plus the events this transaction added and has not
-    flushed (in the order they were added, after the stored ones of the same
-    time, as their ids will be), so that a batch of mails is not flushed for
-    every follow-up.
+    The log as stored plus the steps this transaction logged and has not
+    written yet (``record.events``: in the order they were added, after the
+    stored ones of the same time, as their ids will be).
     """
     stored = session.connection().execute(_STEPS, {"rid": req.id}).all()
-    added = [e for e in pending(session, Event) if e.requirement_id == req.id]
     keyed = [((at, 0, pk), Step(kind, at, actor, detail)) for pk, kind, at, actor, detail in stored]
-    keyed += [((e.at, 1, n), Step(e.kind, e.at, e.actor, e.detail)) for n, e in enumerate(added)]
+    keyed += [((e["at"], 1, n), Step(e["kind"], e["at"], e["actor"], e["detail"]))
+              for n, e in enumerate(pending_events(session, req.id))]
     return Facts(status=req.status, priority=req.priority, tier=req.customer_tier, started_at=req.created_at,
                  steps=tuple(step for _, step in sorted(keyed, key=lambda item: item[0])),
                  merged=req.merged_into is not None)
