@@ -49,7 +49,7 @@ from mailflow.reply import drafts_for
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime, load_runtime
 from mailflow.sla.calendar import Duration
-from mailflow.sla.clock import Facts, deadlines
+from mailflow.sla.clock import Facts, deadlines, earliest_open
 from mailflow.sla.tick import next_look, refresh_due
 from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
@@ -297,7 +297,7 @@ def _first_clocks(rt: Runtime, decision: Decision, now: datetime) -> tuple[datet
     when the SLA tick first needs to look at it (its first reminder)."""
     clocks = deadlines(Facts(status="new", priority=decision.priority, tier=decision.tier, started_at=now),
                        rt.sla, rt.calendar)
-    return next((d.due_at for d in clocks if d.open), None), next_look(clocks, None, set(), now)
+    return earliest_open(clocks), next_look(clocks, None, set(), now)
 
 
 def _submitted_at(mail: ParsedMail, now: datetime) -> datetime:

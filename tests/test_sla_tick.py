@@ -30,7 +30,7 @@ from mailflow.sla.tick import tick
 from mailflow.store.session import open_store
 from mailflow.store.tables import Requirement
 from smtp_sink import SmtpSink
-from test_commands_lifecycle import FIRST, LIFE, Desk, at, one, text
+from test_commands_lifecycle import FIRST, LIFE, Desk, at, text
 
 OWNER, MANAGER = "wang.fang@vendor.example.com", "sun.hao@vendor.example.com"
 CLIENT = "zhang.wei@huaxin.example"

@@ -86,7 +86,12 @@ def deadlines(facts: Facts, policy: SlaPolicy, calendar: WorkCalendar) -> list[D
 
 def next_due(facts: Facts, policy: SlaPolicy, calendar: WorkCalendar) -> datetime | None:
     """The requirement's ``due_at``: its earliest deadline still open, None when all are met."""
-    return next((d.due_at for d in deadlines(facts, policy, calendar) if d.open), None)
+    return earliest_open(deadlines(facts, policy, calendar))
+
+
+def earliest_open(clocks: list[Deadline]) -> datetime | None:
+    """The first due time among clocks still open (``deadlines`` sorts them), None when all are met."""
+    return next((d.due_at for d in clocks if d.open), None)
 
 
 def progress_due(facts: Facts, policy: SlaPolicy, calendar: WorkCalendar) -> datetime | None:

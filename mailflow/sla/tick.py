@@ -32,7 +32,7 @@ from mailflow.outgoing import notify_in
 from mailflow.record.events import pending_events
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event
 from mailflow.runtime import Runtime
-from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, next_due, progress_due
+from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, earliest_open, next_due, progress_due
 from mailflow.store.tables import Event, Requirement, SlaNotice
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _one(session: Session, requirement_id: str, rt: Runtime, now: datetime, repo
                       detail=f"weekly progress mail: nothing sent to the client for {rt.sla.progress_every}")
             report.progress += 1
             report.queued += notify_in(session, req, "progress", rt, now)
-    due = next((d.due_at for d in clocks if d.open), None)  # next_due, without computing them again
+    due = earliest_open(clocks)  # next_due, without computing the clocks again
     if due != req.due_at:
         req.due_at = due
     if progress is not None and now >= progress:  # just handled: the rhythm restarts from its own mail
