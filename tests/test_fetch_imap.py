@@ -7,6 +7,7 @@ Nothing is mocked at the protocol level.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import signal
@@ -143,6 +144,36 @@ def test_fetching_does_not_mark_mail_seen_before_it_is_committed(
     healed = _summary(_poll(config))
     assert (healed["fetched"], healed["new"], healed["duplicates"]) == (2, 2, 0)
     assert sorted(m.message_id for m in _incoming(config)) == [f"<poll.{n}@huaxin.example>" for n in (1, 2, 3)]
+    assert all(SEEN in f for f in dovecot.flags().values())
+
+
+def test_a_large_mail_is_fetched_in_pieces_and_spooled_between_small_ones(
+        config_file: Path, dovecot: DovecotServer, monkeypatch) -> None:
+    """Never whole in memory: partial fetches to disk, its files decoded into the store as they stream."""
+    from test_fetch_spool import _files, large_foxmail
+
+    from mailflow.fetch import spool
+
+    pieces = []
+    real = spool.spool_download
+    monkeypatch.setattr("mailflow.fetch.imap.spool_download",
+                        lambda store, fetch: real(store, lambda at, n: pieces.append(at) or fetch(at, n), 1024 * 1024))
+    config = _configure(config_file, dovecot, None)
+    big = large_foxmail()
+    dovecot.append_many("INBOX", [_mail(1), big, _mail(2)])
+
+    report = _summary(_poll(config))
+    assert (report["fetched"], report["new"], report["failed"]) == (3, 3, 0)
+    assert pieces == [n * 1024 * 1024 for n in range(len(big) // (1024 * 1024) + 1)]  # the last one came short
+    stored = {m.source: m for m in _incoming(config)}
+    large = stored["imap:default/INBOX#2"]
+    root = Path(load_config(config).paths.attachments)
+    assert large.raw_blob is not None and len(large.raw) < 16 * 1024
+    assert (root / large.raw_blob).read_bytes() == big  # byte for byte as the server had it
+    pdf = _files()["月度报表扫描件.pdf"]
+    sha = hashlib.sha256(pdf).hexdigest()
+    assert (root / sha[:2] / sha).read_bytes() == pdf
+    assert stored["imap:default/INBOX#1"].raw_blob is None
     assert all(SEEN in f for f in dovecot.flags().values())
 
 

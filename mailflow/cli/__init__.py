@@ -89,7 +89,7 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
 
     def readable() -> Iterator[tuple[bytes, str]]:
         nonlocal unreadable
-        for item in iter_sources(paths):
+        for item in iter_sources(paths, store=rt.config.path(rt.config.paths.attachments)):
             if isinstance(item, SourceError):
                 click.echo(f"{item.source}: error: {item.reason}", err=True)
                 unreadable += 1

@@ -1,7 +1,8 @@
 """Offline sources: .eml files, directories of them, Maildirs and mbox files.
 
 Yields raw bytes and a source label; it never parses, so a broken mail is
-the parse stage's business and cannot stop the rest of the batch here.
+the parse stage's business and cannot stop the rest of the batch here. A
+large mail is spooled as it is read (``fetch.spool``) when a store is given.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import mailbox
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from mailflow.fetch.spool import read_mail
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,11 @@ def _is_mbox(path: Path) -> bool:
         return False
 
 
-def iter_sources(paths: list[str]) -> Iterator[SourceMail | SourceError]:
-    """Every mail under ``paths``, in a stable order (sorted names, mbox order)."""
+def iter_sources(paths: list[str], store: Path | None = None) -> Iterator[SourceMail | SourceError]:
+    """Every mail under ``paths``, in a stable order (sorted names, mbox order).
+
+    ``store``: the attachment store large mails are spooled to; None reads them whole.
+    """
     for name in paths:
         path = Path(name)
         if not path.exists():
@@ -47,21 +53,28 @@ def iter_sources(paths: list[str]) -> Iterator[SourceMail | SourceError]:
             for key in sorted(box.keys()):
                 try:
                     with box.get_file(key) as fh:
-                        yield SourceMail(f"{name}#{key}", fh.read())
+                        raw = read_mail(fh, store)  # type: ignore[arg-type]  (a binary file proxy)
                 except OSError as err:
                     yield SourceError(f"{name}#{key}", err.strerror or str(err))
+                    continue
+                yield SourceMail(f"{name}#{key}", raw)
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
             if not files:
                 yield SourceError(name, "directory has no .eml files and is not a Maildir")
             for file in files:
-                yield from iter_sources([str(file)])
+                yield from iter_sources([str(file)], store)
         elif path.suffix.lower() != ".eml" and _is_mbox(path):
             box = mailbox.mbox(path, create=False)
             for index, key in enumerate(box.keys(), 1):
-                yield SourceMail(f"{name}#{index}", box.get_bytes(key))
+                with box.get_file(key, from_=False) as fh:
+                    raw = read_mail(fh, store)  # type: ignore[arg-type]  (a binary file proxy)
+                yield SourceMail(f"{name}#{index}", raw)
         else:
             try:
-                yield SourceMail(name, path.read_bytes())
+                with path.open("rb") as fh:
+                    raw = read_mail(fh, store)
             except OSError as err:
                 yield SourceError(name, err.strerror or str(err))
+                continue
+            yield SourceMail(name, raw)

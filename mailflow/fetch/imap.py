@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from imapclient import IMAPClient
 
@@ -45,6 +46,7 @@ from mailflow.fetch.connect import FetchError, open_client, where
 from mailflow.fetch.folders import Folders
 from mailflow.fetch.oauth2 import TokenError, TokenSource
 from mailflow.fetch.report import PollFailed, PollReport, Tally
+from mailflow.fetch.spool import SPOOL_OVER, spool_download
 from mailflow.net import error_text
 from mailflow.parse.ahead import Parsed, parse_ahead
 from mailflow.pipeline import Outcome, Runtime
@@ -160,19 +162,43 @@ class ImapMailbox:
         self._polled_below = max(self._uidnext, max(uids, default=last) + 1)  # all below it was listed now
         if on_backlog is not None:
             on_backlog(len(uids))
-        for group, parsed in parse_ahead(self._fetched(uids, batch), lambda mail: mail[1]):
+        store = rt.config.path(rt.config.paths.attachments)
+        for group, parsed in parse_ahead(self._fetched(uids, batch, store), lambda mail: mail[1]):
             self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
 
-    def _fetched(self, uids: list[int], batch: int) -> Iterator[list[tuple[int, bytes | None]]]:
-        """The mails in groups for ``process_batch``, fetched as they are asked for (a few groups ahead)."""
+    def _fetched(self, uids: list[int], batch: int, store: Path) -> Iterator[list[tuple[int, bytes | None]]]:
+        """The mails in groups for ``process_batch``, fetched as they are asked for (a few groups ahead).
+
+        A mail over SPOOL_OVER is fetched in pieces straight to disk and
+        spooled (``fetch.spool``): no mail is ever whole in memory.
+        """
         client = self._live()
         for start in range(0, len(uids), batch):
             listed = client.fetch(uids[start:start + batch], [b"RFC822.SIZE"])
             sizes = {uid: int(listed.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in uids[start:start + batch]}
             for chunk in _chunks(sizes):
+                if len(chunk) == 1 and sizes[chunk[0]] > SPOOL_OVER:
+                    yield [(chunk[0], self._spooled(chunk[0], store))]
+                    continue
                 bodies = client.fetch(chunk, [b"BODY.PEEK[]"])
                 fetched = [(uid, bodies.pop(uid, {}).get(b"BODY[]")) for uid in chunk]
                 yield from pipeline.batches(fetched, lambda mail: len(mail[1] or b""))
+
+    def _spooled(self, uid: int, store: Path) -> bytes | None:
+        """One large mail by partial fetches (``BODY.PEEK[]<offset.length>``); None when it is gone."""
+        client = self._live()
+        gone = False
+
+        def piece(offset: int, length: int) -> bytes:
+            nonlocal gone
+            found = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{length}>".encode("ascii")]).get(uid, {})
+            data = found.get(f"BODY[]<{offset}>".encode("ascii"))
+            gone = gone or (offset == 0 and data is None)
+            return data or b""
+
+        store.mkdir(parents=True, exist_ok=True)
+        mail = spool_download(store, piece)
+        return None if gone else mail
 
     def _take(self, rt: Runtime, mails: list[tuple[int, bytes | None]], uidvalidity: int, tally: Tally,
               on_outcome: Callable[[Outcome], None] | None, parsed: list[Parsed] | None = None) -> None:
@@ -319,10 +345,16 @@ def _already_read(client: IMAPClient) -> bool:
 
 
 def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
-    """At most ``BATCH_BYTES`` bytes of mail per chunk, in UID order; a larger mail comes alone."""
+    """At most ``BATCH_BYTES`` bytes of mail per chunk, in UID order; a larger mail, or one to spool, comes alone."""
     chunk: list[int] = []
     total = 0
     for uid in sorted(sizes):
+        if sizes[uid] > SPOOL_OVER:
+            if chunk:
+                yield chunk
+            yield [uid]
+            chunk, total = [], 0
+            continue
         if chunk and total + sizes[uid] > BATCH_BYTES:
             yield chunk
             chunk, total = [], 0

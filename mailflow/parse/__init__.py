@@ -17,19 +17,22 @@ from mailflow.parse.automated import automated_reason
 from mailflow.parse.forward import find_forward
 from mailflow.parse.language import detect_language
 from mailflow.parse.mime import read_body, read_head, read_message
-from mailflow.parse.model import Address, Attachment, ParsedMail
+from mailflow.parse.model import Address, Attachment, ParsedMail, SpooledMail
 from mailflow.parse.parts import defects_of, sections
 from mailflow.parse.quotes import strip_quotes
 
-__all__ = ["parse", "ParsedMail", "Address", "Attachment", "content_hash"]
+__all__ = ["parse", "ParsedMail", "SpooledMail", "Address", "Attachment", "content_hash"]
 
 
 def parse(raw: bytes) -> ParsedMail:
-    """Parse one mail; ParseError (one line) only when ``raw`` is not a usable mail."""
+    """Parse one mail; ParseError (one line) only when ``raw`` is not a usable mail.
+
+    ``raw`` may be a ``SpooledMail``: a large mail whose files are already stored.
+    """
     msg = read_message(raw)
     head = read_head(msg)
     body = read_body(msg)
-    attachments, attachment_defects = collect_attachments(msg)
+    attachments, attachment_defects = collect_attachments(msg, raw.parts if isinstance(raw, SpooledMail) else None)
     # Structural defects last: decoding the payloads above is what reveals
     # truncated base64, and the parser records it on the part.
     structure = [line for number, part in sections(msg) for line in defects_of(number, part)]

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
+from email import errors
 from email.message import Message
 
 from mailflow.parse.headers import plain
-from mailflow.parse.model import Attachment
+from mailflow.parse.model import SPOOLED_HEADER, Attachment
 from mailflow.parse.parts import filename, is_attachment, payload, sections
 
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
@@ -24,8 +26,14 @@ _RESERVED = re.compile(r'[<>:"|?*]')
 _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
-def collect_attachments(msg: Message) -> tuple[tuple[Attachment, ...], list[str]]:
-    """Every attachment-like leaf part, in order, with defects for names changed."""
+def collect_attachments(msg: Message, spooled: Mapping[str, int] | None = None
+                        ) -> tuple[tuple[Attachment, ...], list[str]]:
+    """Every attachment-like leaf part, in order, with defects for names changed.
+
+    ``spooled``: the files a spooler already put in the store (sha256 ->
+    size, ``SpooledMail.parts``); a part naming one of them in its
+    X-Mailflow-Spooled header is that file. The header alone proves nothing.
+    """
     found: list[Attachment] = []
     defects: list[str] = []
     for number, part in sections(msg):
@@ -34,10 +42,16 @@ def collect_attachments(msg: Message) -> tuple[tuple[Attachment, ...], list[str]
         where = f"part {number}"
         name, more = filename(part, where)
         defects.extend(more)
-        data = payload(part)
         safe = safe_filename(name or "", len(found) + 1)
         if name and safe != name:
             defects.append(f"{where}: unsafe file name {name!r} saved as {safe!r}")
+        stored = _spooled(part, spooled or {})
+        if stored is not None:
+            sha256, size = stored
+            found.append(Attachment(filename=safe, content_type=plain(part.get_content_type()), size=size,
+                                    sha256=sha256, data=None))
+            continue
+        data = payload(part)
         found.append(Attachment(
             filename=safe,
             content_type=plain(part.get_content_type()),
@@ -46,6 +60,27 @@ def collect_attachments(msg: Message) -> tuple[tuple[Attachment, ...], list[str]
             data=data,
         ))
     return tuple(found), defects
+
+
+def _spooled(part: Message, spooled: Mapping[str, int]) -> tuple[str, int] | None:
+    """The stored file this part's body was moved to, when the spooler says so.
+
+    What the spooler found broken in the body is put on the part as the
+    parser would have put it, so the defect is reported the same way.
+    """
+    if not spooled:
+        return None
+    words = str(part.get(SPOOLED_HEADER) or "").split()  # "<sha256> <size> [defect class names]"
+    sha256 = words[0].lower() if words else ""
+    if sha256 not in spooled:
+        return None
+    for name in words[2:]:
+        if name in _BASE64_DEFECTS:
+            part.defects.append(getattr(errors, name)())
+    return sha256, spooled[sha256]
+
+
+_BASE64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64LengthDefect", "InvalidBase64PaddingDefect")
 
 
 def safe_filename(name: str, index: int) -> str:

@@ -28,14 +28,45 @@ class Attachment:
 
     ``filename`` is a safe base name (no directories, no control characters);
     the bytes are kept in memory only until the record stage writes them to
-    the content-addressed attachment store.
+    the content-addressed attachment store. ``data`` is None for a file of a
+    large mail that went to that store as it arrived (``SpooledMail``).
     """
 
     filename: str
     content_type: str
     size: int
     sha256: str
-    data: bytes = field(repr=False, compare=False)
+    data: bytes | None = field(repr=False, compare=False)
+
+
+SPOOLED_HEADER = "X-Mailflow-Spooled"
+
+
+class SpooledMail(bytes):
+    """A large mail as the pipeline sees it: its structure, with its files already on disk.
+
+    Why: a mail of any size must be ingested in bounded memory, so its
+    large attached files are decoded to the attachment store while the mail
+    is read (``fetch.spool``) and never held whole. These bytes are the mail
+    with each such file's body left empty and a ``X-Mailflow-Spooled:
+    <sha256> <size>`` header on its part; every stage reads them as any
+    other mail. ``parts`` is what the spooler itself wrote, and only those
+    headers are believed: the same header arriving in mail from outside
+    names nothing. ``original`` is the whole mail as received, kept in the
+    store under that relative path, so nothing is lost.
+    """
+
+    original: str
+    parts: dict[str, int]  # sha256 -> size of each file moved to the store
+
+    def __new__(cls, light: bytes, original: str, parts: dict[str, int]) -> SpooledMail:
+        mail = super().__new__(cls, light)
+        mail.original = original
+        mail.parts = dict(parts)
+        return mail
+
+    def __reduce__(self) -> tuple[type, tuple[bytes, str, dict[str, int]]]:
+        return (SpooledMail, (bytes(self), self.original, self.parts))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ by its sha256 alone; the client's file name lives only in the database.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -34,3 +35,50 @@ def save_blob(root: Path, sha256: str, data: bytes) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return rel
+
+
+class BlobWriter:
+    """A blob written as it arrives, for content too large to hold: named by its hash once complete.
+
+    The bytes go to a temporary file beside the blobs; ``keep`` fsyncs it
+    and moves it into place (or drops it when the same content is already
+    stored), ``discard`` removes it. Either way no partial file is ever
+    visible under a blob name.
+    """
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=root, prefix=".part-")
+        self._fh = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self._root = root
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._fh.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    def keep(self) -> tuple[str, str]:
+        """Move the file into place: its relative path and sha256."""
+        sha256 = self._hash.hexdigest()
+        rel = blob_path(sha256)
+        target = self._root / rel
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            if target.exists():
+                Path(self._tmp).unlink()
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._tmp, target)
+        except BaseException:
+            self.discard()
+            raise
+        return rel, sha256
+
+    def discard(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        Path(self._tmp).unlink(missing_ok=True)

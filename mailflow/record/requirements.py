@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from mailflow.classify.model import Decision
-from mailflow.parse.model import ParsedMail
-from mailflow.record.blobs import save_blob
+from mailflow.parse.model import ParsedMail, SpooledMail
+from mailflow.record.blobs import blob_path, save_blob
 from mailflow.record.events import add_event
 from mailflow.record.lookup import requirement
 from mailflow.store.tables import Attachment, Message, Requirement
@@ -39,7 +39,11 @@ def store_message(
     reason: str = "",
     requirement_id: str | None = None,
 ) -> Message:
-    """Keep a mail verbatim; everything else about it can be re-derived from ``raw``."""
+    """Keep a mail verbatim; everything else about it can be re-derived from ``raw``.
+
+    A spooled large mail (``SpooledMail``) keeps its light copy here and
+    points at the original in the attachment store.
+    """
     message = Message(
         requirement_id=requirement_id,
         message_id=message_id,
@@ -52,7 +56,8 @@ def store_message(
         subject=subject,
         at=at,
         source=source,
-        raw=raw,
+        raw=bytes(raw),
+        raw_blob=raw.original if isinstance(raw, SpooledMail) else None,
     )
     session.add(message)
     return message
@@ -164,7 +169,8 @@ def attach_files(
     """Write attachments to the blob store; an oversized one is logged, not saved.
 
     Nothing is lost either way: the raw message, attachment included, is kept
-    in ``messages.raw``.
+    in ``messages.raw`` (for a spooled large mail, in the store at
+    ``messages.raw_blob``).
     """
     saved = []
     for att in mail.attachments:
@@ -172,7 +178,7 @@ def attach_files(
             add_event(session, requirement_id, at=now, actor=SYSTEM_ACTOR, kind="attachment_skipped",
                       detail=f"{att.filename}: {att.size} bytes exceeds the {max_bytes}-byte limit; kept in the raw message")
             continue
-        rel = save_blob(root, att.sha256, att.data)
+        rel = save_blob(root, att.sha256, att.data) if att.data is not None else blob_path(att.sha256)  # spooled
         row = Attachment(requirement_id=requirement_id, message=message, filename=att.filename,
                          content_type=att.content_type, size=att.size, sha256=att.sha256, path=rel)
         session.add(row)

@@ -121,6 +121,9 @@ class Message(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(Text, default="")  # file path, Maildir key, IMAP folder/UID
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # A large mail was spooled (fetch.spool): ``raw`` is its light copy, files
+    # left out, and the mail as received is this file in the attachment store.
+    raw_blob: Mapped[str | None] = mapped_column(String(80))
 
     requirement: Mapped[Requirement | None] = relationship(back_populates="messages")
 
