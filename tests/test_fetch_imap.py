@@ -157,7 +157,8 @@ def test_a_large_mail_is_fetched_in_pieces_and_spooled_between_small_ones(
     pieces = []
     real = spool.spool_download
     monkeypatch.setattr("mailflow.fetch.imap.spool_download",
-                        lambda store, fetch: real(store, lambda at, n: pieces.append(at) or fetch(at, n), 1024 * 1024))
+                        lambda store, fetch, max_file: real(store, lambda at, n: pieces.append(at) or fetch(at, n),
+                                                            max_file=max_file, piece=1024 * 1024))
     config = _configure(config_file, dovecot, None)
     big = large_foxmail()
     dovecot.append_many("INBOX", [_mail(1), big, _mail(2)])

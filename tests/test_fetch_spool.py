@@ -148,6 +148,18 @@ def test_a_mail_cut_off_inside_its_attachment_keeps_what_arrived(tmp_path: Path)
     assert (tmp_path / light.original).read_bytes() == cut
 
 
+def test_a_light_copy_is_parsed_ahead_in_another_process_like_any_mail(big: Path, tmp_path: Path) -> None:
+    from mailflow.parse.ahead import parse_ahead
+
+    with big.open("rb") as fh:
+        light = read_mail(fh, tmp_path)
+    small = FOXMAIL.read_bytes()
+    [(_, first), (_, second)] = list(parse_ahead([[small], [light, small]], lambda raw: raw, processes=1))
+    assert second is not None  # parsed in the worker
+    _same(parse(big.read_bytes()), second[0])
+    assert [a.data is None for a in second[0].attachments] == [False, True, True, True]
+
+
 # What the light copy cannot be made to say
 def test_a_spool_header_in_mail_from_outside_names_nothing(big: Path, tmp_path: Path) -> None:
     with big.open("rb") as fh:
@@ -218,3 +230,22 @@ def test_ingesting_a_large_mail_records_its_files_and_keeps_the_original(cli, co
     finally:
         db.close()
     assert "1 duplicate" in cli("ingest", str(big)).output  # the same mail again is known
+
+
+def test_a_file_over_the_attachment_limit_is_measured_not_stored(cli, config_file: Path, big: Path) -> None:
+    """It would not be linked (max_attachment_bytes), so it costs no disk; the original still holds it."""
+    with config_file.open("a", encoding="utf-8") as fh:
+        fh.write("\n[general]\nmax_attachment_bytes = 1000000\n")
+    cli("ingest", str(big))
+
+    req = json.loads(cli("requirements", "show", "REQ-202611-001", "--json").output)
+    pdf = _files()["月度报表扫描件.pdf"]
+    assert "月度报表扫描件.pdf" not in {a["filename"] for a in req["attachments"]}
+    skipped = [e["detail"] for e in req["events"] if e["kind"] == "attachment_skipped"]
+    assert skipped == [f"月度报表扫描件.pdf: {len(pdf)} bytes exceeds the 1000000-byte limit; kept in the raw message"]
+    store = Path(load_config(config_file).paths.attachments)
+    sha = hashlib.sha256(pdf).hexdigest()
+    assert not (store / sha[:2] / sha).exists()
+    assert not list(store.rglob(".part-*"))
+    originals = [p for p in store.rglob("*") if p.is_file() and p.read_bytes() == big.read_bytes()]
+    assert len(originals) == 1

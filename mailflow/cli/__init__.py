@@ -89,7 +89,8 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
 
     def readable() -> Iterator[tuple[bytes, str]]:
         nonlocal unreadable
-        for item in iter_sources(paths, store=rt.config.path(rt.config.paths.attachments)):
+        for item in iter_sources(paths, rt.config.path(rt.config.paths.attachments),
+                                 max_file=rt.config.general.max_attachment_bytes):
             if isinstance(item, SourceError):
                 click.echo(f"{item.source}: error: {item.reason}", err=True)
                 unreadable += 1

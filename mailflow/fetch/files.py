@@ -39,10 +39,12 @@ def _is_mbox(path: Path) -> bool:
         return False
 
 
-def iter_sources(paths: list[str], store: Path | None = None) -> Iterator[SourceMail | SourceError]:
+def iter_sources(paths: list[str], store: Path | None = None, *,
+                 max_file: int | None = None) -> Iterator[SourceMail | SourceError]:
     """Every mail under ``paths``, in a stable order (sorted names, mbox order).
 
-    ``store``: the attachment store large mails are spooled to; None reads them whole.
+    ``store``: the attachment store large mails are spooled to (files over
+    ``max_file`` are not kept there); None reads them whole.
     """
     for name in paths:
         path = Path(name)
@@ -53,7 +55,7 @@ def iter_sources(paths: list[str], store: Path | None = None) -> Iterator[Source
             for key in sorted(box.keys()):
                 try:
                     with box.get_file(key) as fh:
-                        raw = read_mail(fh, store)  # type: ignore[arg-type]  (a binary file proxy)
+                        raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
                 except OSError as err:
                     yield SourceError(f"{name}#{key}", err.strerror or str(err))
                     continue
@@ -63,17 +65,17 @@ def iter_sources(paths: list[str], store: Path | None = None) -> Iterator[Source
             if not files:
                 yield SourceError(name, "directory has no .eml files and is not a Maildir")
             for file in files:
-                yield from iter_sources([str(file)], store)
+                yield from iter_sources([str(file)], store, max_file=max_file)
         elif path.suffix.lower() != ".eml" and _is_mbox(path):
             box = mailbox.mbox(path, create=False)
             for index, key in enumerate(box.keys(), 1):
                 with box.get_file(key, from_=False) as fh:
-                    raw = read_mail(fh, store)  # type: ignore[arg-type]  (a binary file proxy)
+                    raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
                 yield SourceMail(f"{name}#{index}", raw)
         else:
             try:
                 with path.open("rb") as fh:
-                    raw = read_mail(fh, store)
+                    raw = read_mail(fh, store, max_file=max_file)
             except OSError as err:
                 yield SourceError(name, err.strerror or str(err))
                 continue

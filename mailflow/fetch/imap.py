@@ -162,11 +162,12 @@ class ImapMailbox:
         self._polled_below = max(self._uidnext, max(uids, default=last) + 1)  # all below it was listed now
         if on_backlog is not None:
             on_backlog(len(uids))
-        store = rt.config.path(rt.config.paths.attachments)
-        for group, parsed in parse_ahead(self._fetched(uids, batch, store), lambda mail: mail[1]):
+        spool_to = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
+        for group, parsed in parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1]):
             self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
 
-    def _fetched(self, uids: list[int], batch: int, store: Path) -> Iterator[list[tuple[int, bytes | None]]]:
+    def _fetched(self, uids: list[int], batch: int,
+                 spool_to: tuple[Path, int]) -> Iterator[list[tuple[int, bytes | None]]]:
         """The mails in groups for ``process_batch``, fetched as they are asked for (a few groups ahead).
 
         A mail over SPOOL_OVER is fetched in pieces straight to disk and
@@ -178,13 +179,13 @@ class ImapMailbox:
             sizes = {uid: int(listed.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in uids[start:start + batch]}
             for chunk in _chunks(sizes):
                 if len(chunk) == 1 and sizes[chunk[0]] > SPOOL_OVER:
-                    yield [(chunk[0], self._spooled(chunk[0], store))]
+                    yield [(chunk[0], self._spooled(chunk[0], *spool_to))]
                     continue
                 bodies = client.fetch(chunk, [b"BODY.PEEK[]"])
                 fetched = [(uid, bodies.pop(uid, {}).get(b"BODY[]")) for uid in chunk]
                 yield from pipeline.batches(fetched, lambda mail: len(mail[1] or b""))
 
-    def _spooled(self, uid: int, store: Path) -> bytes | None:
+    def _spooled(self, uid: int, store: Path, max_file: int) -> bytes | None:
         """One large mail by partial fetches (``BODY.PEEK[]<offset.length>``); None when it is gone."""
         client = self._live()
         gone = False
@@ -197,7 +198,7 @@ class ImapMailbox:
             return data or b""
 
         store.mkdir(parents=True, exist_ok=True)
-        mail = spool_download(store, piece)
+        mail = spool_download(store, piece, max_file=max_file)
         return None if gone else mail
 
     def _take(self, rt: Runtime, mails: list[tuple[int, bytes | None]], uidvalidity: int, tally: Tally,

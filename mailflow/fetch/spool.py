@@ -50,36 +50,41 @@ _OURS = SPOOLED_HEADER.lower().encode("ascii") + b":"
 _NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")))
 
 
-def read_mail(fh: BinaryIO, store: Path | None) -> bytes:
+def read_mail(fh: BinaryIO, store: Path | None, *, max_file: int | None = None) -> bytes:
     """The mail in ``fh`` (positioned at its start): its bytes, or a SpooledMail when it is large.
 
     ``store`` is the attachment store; None reads every mail whole.
+    ``max_file``: attached files larger than this are not kept (the record
+    stage would not link them: ``max_attachment_bytes``), only measured and
+    hashed; the original mail still holds them.
     """
     head = fh.read(SPOOL_OVER + 1)
     if len(head) <= SPOOL_OVER or store is None:
         return head + fh.read()
     fh.seek(0)
     try:
-        return spool(fh, store)
+        return spool(fh, store, max_file=max_file)
     except OSError as err:
         raise OSError(err.errno, f"large mail not spooled to {store}: {err.strerror or err}") from err
 
 
-def spool(fh: BinaryIO, store: Path) -> SpooledMail:
+def spool(fh: BinaryIO, store: Path, *, max_file: int | None = None) -> SpooledMail:
     """Read one mail from ``fh`` to its end: the original and its large files into ``store``."""
     original = BlobWriter(store)
     try:
         light = io.BytesIO()
         parts: dict[str, int] = {}
-        _entity(_Reader(fh, original), light, [], _Files(store, parts))
+        _entity(_Reader(fh, original), light, [], _Files(store, parts, max_file))
         rel, _ = original.keep()
+        assert rel is not None  # the original has no limit
     except BaseException:
         original.discard()
         raise
     return SpooledMail(light.getvalue(), rel, parts)
 
 
-def spool_download(store: Path, fetch: Callable[[int, int], bytes], piece: int = 4 * 1024 * 1024) -> SpooledMail:
+def spool_download(store: Path, fetch: Callable[[int, int], bytes], *, max_file: int | None = None,
+                   piece: int = 4 * 1024 * 1024) -> SpooledMail:
     """A mail fetched in pieces (``fetch(offset, length)``, an IMAP partial fetch), spooled.
 
     The pieces go to a temporary file in the store, which is read back as a
@@ -95,7 +100,7 @@ def spool_download(store: Path, fetch: Callable[[int, int], bytes], piece: int =
             if len(data) < piece:
                 break
         tmp.seek(0)
-        return spool(tmp, store)  # type: ignore[arg-type]  (a binary temporary file)
+        return spool(tmp, store, max_file=max_file)  # type: ignore[arg-type]  (a binary temporary file)
 
 
 class _Reader:
@@ -120,9 +125,10 @@ class _Reader:
 class _Files:
     """Where attached files go: the store, and the record of what was put there."""
 
-    def __init__(self, store: Path, parts: dict[str, int]) -> None:
+    def __init__(self, store: Path, parts: dict[str, int], max_file: int | None) -> None:
         self.store = store
         self.parts = parts
+        self.max_file = max_file
 
 
 def _delimiter(piece: bytes, boundaries: list[bytes]) -> tuple[int, bool] | None:
@@ -223,7 +229,7 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
         kept.append(piece)
         kept_size += len(piece)
         if movable and kept_size > KEEP_PART:
-            sink = _Decoder(encoding, BlobWriter(files.store))
+            sink = _Decoder(encoding, BlobWriter(files.store, files.max_file))
             for earlier in kept[:-1]:
                 sink.feed(earlier)
             last = kept[-1]

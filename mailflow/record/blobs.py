@@ -1,4 +1,4 @@
-"""Attachment files, stored once per content hash.
+"""Attachment files, and large mails as received, stored once per content hash.
 
 Names come from clients and cannot be trusted, so the file on disk is named
 by its sha256 alone; the client's file name lives only in the database.
@@ -43,25 +43,32 @@ class BlobWriter:
     The bytes go to a temporary file beside the blobs; ``keep`` fsyncs it
     and moves it into place (or drops it when the same content is already
     stored), ``discard`` removes it. Either way no partial file is ever
-    visible under a blob name.
+    visible under a blob name. Past ``limit`` bytes the file is dropped and
+    only the hash and size go on: a file we will not keep costs no disk.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limit: int | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(dir=root, prefix=".part-")
         self._fh = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._root = root
+        self._limit = limit
         self.size = 0
 
     def write(self, data: bytes) -> None:
-        self._fh.write(data)
         self._hash.update(data)
         self.size += len(data)
+        if self._limit is not None and self.size > self._limit:
+            self.discard()
+        else:
+            self._fh.write(data)
 
-    def keep(self) -> tuple[str, str]:
-        """Move the file into place: its relative path and sha256."""
+    def keep(self) -> tuple[str | None, str]:
+        """Move the file into place: its relative path (None when it went past the limit) and sha256."""
         sha256 = self._hash.hexdigest()
+        if self._fh.closed:
+            return None, sha256
         rel = blob_path(sha256)
         target = self._root / rel
         try:
