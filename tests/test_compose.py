@@ -152,3 +152,15 @@ def test_long_subjects_of_any_script_fold_within_78_columns_and_parse_back(lengt
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
     assert parsed(raw)["Subject"] == f"[{RID}] {' '.join(words.split())}"
+
+
+@pytest.mark.parametrize("address", ["li.wei@vendor.example.com", "a.b+tag@huaxin.example", "x_y-z@sub.yuanhang.example",
+                                     "UPPER@Example.COM", "a'b@northwind.example", "a..b@northwind.example"])
+def test_a_bare_address_is_written_as_the_header_parser_would_write_it(address: str) -> None:
+    from email.utils import formataddr, getaddresses
+
+    from mailflow.send.headers import _addresses
+
+    parsed = [formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([address])]
+    assert _addresses((address,)) == tuple(parsed) == (address,)
+    assert _addresses(("李伟 <li.wei@vendor.example.com>", address))[0] == "=?utf-8?b?5p2O5Lyf?= <li.wei@vendor.example.com>"

@@ -34,6 +34,7 @@ _OWNERS_OF = select(_messages.message_id, _messages.requirement_id).where(
 _WORKLOAD = (select(_requirements.owner, func.count())
              .where(_requirements.status.in_(OPEN_STATUSES), _requirements.owner.is_not(None))
              .group_by(_requirements.owner))
+_HELD_KEY = "mailflow.requirements_held"
 _WORKLOAD_KEY = "mailflow.open_workload"
 
 
@@ -111,9 +112,17 @@ def requirement(session: Session, requirement_id: str) -> Requirement | None:
 
     ``session.get`` would flush every pending row first to find one that may
     still be pending; this finds it without, so a batch stays one flush.
+    Each one found is held for the transaction: the session keeps objects
+    only weakly, and a thread's mail asks for its requirement four times.
     """
-    for req in pending(session, Requirement):
-        if req.id == requirement_id:
-            return req
-    with session.no_autoflush:
-        return session.get(Requirement, requirement_id)
+    held = session.info.setdefault(_HELD_KEY, {})
+    found = held.get(requirement_id)
+    if found is not None:
+        return found
+    found = next((req for req in pending(session, Requirement) if req.id == requirement_id), None)
+    if found is None:
+        with session.no_autoflush:
+            found = session.get(Requirement, requirement_id)
+    if found is not None:
+        held[requirement_id] = found
+    return found

@@ -203,6 +203,8 @@ def _clean_id(value: str) -> str | None:
 
 def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
     """Recipients given as ``a@b`` or ``Name <a@b>``, each formatted for the header (names RFC 2047)."""
+    if all(value.isascii() and value.count("@") == 1 and _ADDR_SPEC.fullmatch(value) for value in values):
+        return tuple(values)  # bare addresses, as the engine gives them: nothing to parse or encode
     result = []
     for name, address in getaddresses(list(values)):
         if not address or "@" not in address or not _ADDR_SPEC.fullmatch(address):

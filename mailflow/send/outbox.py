@@ -93,10 +93,15 @@ def has_template(session: Session, requirement_id: str, template_name: str) -> b
     if any(row.requirement_id == requirement_id and row.status != "blocked" and row.template.endswith(suffix)
            for row in pending(session, Outbox)):
         return True
-    stmt = select(Outbox.id).where(Outbox.requirement_id == requirement_id, Outbox.status != "blocked",
-                                   Outbox.template.like(f"%{suffix}")).limit(1)
-    with session.no_autoflush:
-        return session.scalar(stmt) is not None
+    found = session.connection().scalar(_HAS_TEMPLATE, {"requirement_id": requirement_id, "like": f"%{suffix}"})
+    return found is not None
+
+
+_HAS_TEMPLATE = (  # built once: asked for every client mail on an unserviced thread
+    select(_outbox.id)
+    .where(_outbox.requirement_id == bindparam("requirement_id"), _outbox.status != "blocked",
+           _outbox.template.like(bindparam("like")))
+    .limit(1))
 
 
 def list_outbox(session: Session, status: str | None = None) -> list[Outbox]:
