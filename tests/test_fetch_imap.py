@@ -178,6 +178,27 @@ def test_a_large_mail_is_fetched_in_pieces_and_spooled_between_small_ones(
     assert all(SEEN in f for f in dovecot.flags().values())
 
 
+def test_a_large_mail_the_store_cannot_take_stays_on_the_server_until_it_can(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    from test_fetch_spool import large_foxmail
+
+    config = _configure(config_file, dovecot, None)
+    store = Path(load_config(config).paths.attachments)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("a file where the attachment store should be")
+    dovecot.append_many("INBOX", [_mail(1), large_foxmail()])
+
+    refused = _poll(config, expect=1)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"mailflow: error: large mail not spooled to {store}: File exists")
+    assert {uid: SEEN in f for uid, f in dovecot.flags().items()} == {1: True, 2: False}
+
+    store.unlink()
+    healed = _summary(_poll(config))
+    assert (healed["fetched"], healed["new"]) == (1, 1)
+    assert all(SEEN in f for f in dovecot.flags().values())
+
+
 def test_a_crash_between_commit_and_flag_costs_nothing_and_doubles_nothing(
         config_file: Path, dovecot: DovecotServer, smtp_sink: SmtpSink, monkeypatch) -> None:
     config = _configure(config_file, dovecot, smtp_sink)

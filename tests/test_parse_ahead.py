@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from conftest import DEMO_INBOX, MAIL
 from mailflow.errors import ParseError
 from mailflow.parse import ParsedMail
@@ -79,3 +81,18 @@ def test_no_process_to_be_had_means_parsing_here(monkeypatch) -> None:
     monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse)
     got = list(parse_ahead(GROUPS, lambda item: item[0], processes=1))
     assert [group for group, _ in got] == GROUPS and [parsed for _, parsed in got] == [None] * 4
+
+
+@pytest.mark.parametrize("processes", [0, 1])
+def test_what_the_source_raises_while_read_ahead_comes_after_the_groups_before_it(processes: int) -> None:
+    """An IMAP fetch that fails on the third group must not cost the two already fetched."""
+    def fetched():  # noqa: ANN202
+        yield GROUPS[0]
+        yield GROUPS[1]
+        raise OSError("connection reset by peer")
+
+    got = []
+    with pytest.raises(OSError, match="connection reset"):
+        for group, _ in parse_ahead(fetched(), lambda item: item[0], processes=processes):
+            got.append(group)
+    assert got == [GROUPS[0], GROUPS[1]]

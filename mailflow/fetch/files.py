@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailflow.fetch.spool import read_mail
+from mailflow.fetch.spool import SpoolError, read_mail
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def iter_sources(paths: list[str], store: Path | None = None, *,
                 try:
                     with box.get_file(key) as fh:
                         raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
-                except OSError as err:
-                    yield SourceError(f"{name}#{key}", err.strerror or str(err))
+                except (OSError, SpoolError) as err:
+                    yield SourceError(f"{name}#{key}", getattr(err, "strerror", None) or str(err))
                     continue
                 yield SourceMail(f"{name}#{key}", raw)
         elif path.is_dir():
@@ -69,14 +69,18 @@ def iter_sources(paths: list[str], store: Path | None = None, *,
         elif path.suffix.lower() != ".eml" and _is_mbox(path):
             box = mailbox.mbox(path, create=False)
             for index, key in enumerate(box.keys(), 1):
-                with box.get_file(key, from_=False) as fh:
-                    raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
+                try:
+                    with box.get_file(key, from_=False) as fh:
+                        raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
+                except (OSError, SpoolError) as err:
+                    yield SourceError(f"{name}#{index}", getattr(err, "strerror", None) or str(err))
+                    continue
                 yield SourceMail(f"{name}#{index}", raw)
         else:
             try:
                 with path.open("rb") as fh:
                     raw = read_mail(fh, store, max_file=max_file)
-            except OSError as err:
-                yield SourceError(name, err.strerror or str(err))
+            except (OSError, SpoolError) as err:
+                yield SourceError(name, getattr(err, "strerror", None) or str(err))
                 continue
             yield SourceMail(name, raw)

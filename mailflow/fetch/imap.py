@@ -46,7 +46,7 @@ from mailflow.fetch.connect import FetchError, open_client, where
 from mailflow.fetch.folders import Folders
 from mailflow.fetch.oauth2 import TokenError, TokenSource
 from mailflow.fetch.report import PollFailed, PollReport, Tally
-from mailflow.fetch.spool import SPOOL_OVER, spool_download
+from mailflow.fetch.spool import SPOOL_OVER, SpoolError, spool_download
 from mailflow.net import error_text
 from mailflow.parse.ahead import Parsed, parse_ahead
 from mailflow.pipeline import Outcome, Runtime
@@ -130,7 +130,8 @@ class ImapMailbox:
                     raise PollFailed(f"{where(self.config)}: connection lost: {error_text(err)}",
                                      tally.report(self.name)) from None
                 tally.lines.append(f"{self.name}: connection lost ({error_text(err)}); reconnected")
-            except (FetchError, TokenError) as err:  # unreachable, login refused, no such folder: no retry now
+            except (FetchError, TokenError, SpoolError) as err:  # unreachable, login refused, no such folder,
+                # a large mail the store cannot take: no retry now; the mail stays unflagged on the server
                 raise PollFailed(str(err), tally.report(self.name)) from None
             except imaplib.IMAP4.error as err:  # a NO or BAD we did not expect
                 raise PollFailed(f"{where(self.config)}: the server refused: {error_text(err)}",
@@ -188,18 +189,12 @@ class ImapMailbox:
     def _spooled(self, uid: int, store: Path, max_file: int) -> bytes | None:
         """One large mail by partial fetches (``BODY.PEEK[]<offset.length>``); None when it is gone."""
         client = self._live()
-        gone = False
 
         def piece(offset: int, length: int) -> bytes:
-            nonlocal gone
             found = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{length}>".encode("ascii")]).get(uid, {})
-            data = found.get(f"BODY[]<{offset}>".encode("ascii"))
-            gone = gone or (offset == 0 and data is None)
-            return data or b""
+            return found.get(f"BODY[]<{offset}>".encode("ascii")) or b""
 
-        store.mkdir(parents=True, exist_ok=True)
-        mail = spool_download(store, piece, max_file=max_file)
-        return None if gone else mail
+        return spool_download(store, piece, max_file=max_file)
 
     def _take(self, rt: Runtime, mails: list[tuple[int, bytes | None]], uidvalidity: int, tally: Tally,
               on_outcome: Callable[[Outcome], None] | None, parsed: list[Parsed] | None = None) -> None:

@@ -28,18 +28,20 @@ from __future__ import annotations
 import binascii
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import BinaryIO
 
+from mailflow.errors import MailflowError
 from mailflow.parse.model import SPOOLED_HEADER, SpooledMail
 from mailflow.parse.parts import is_attachment
 from mailflow.record.blobs import BlobWriter
 
-__all__ = ["SPOOL_OVER", "KEEP_PART", "read_mail", "spool", "spool_download"]
+__all__ = ["SPOOL_OVER", "KEEP_PART", "SpoolError", "read_mail", "spool", "spool_download"]
 
 SPOOL_OVER = 4 * 1024 * 1024  # mails larger than this are spooled
 KEEP_PART = 64 * 1024  # an attached file up to this size stays in the light copy
@@ -62,10 +64,20 @@ def read_mail(fh: BinaryIO, store: Path | None, *, max_file: int | None = None) 
     if len(head) <= SPOOL_OVER or store is None:
         return head + fh.read()
     fh.seek(0)
-    try:
+    with _disk(store):
         return spool(fh, store, max_file=max_file)
+
+
+class SpoolError(MailflowError):
+    """A large mail could not be written to the store (full, not writable); one line. The mail stays where it was."""
+
+
+@contextmanager
+def _disk(store: Path) -> Iterator[None]:
+    try:
+        yield
     except OSError as err:
-        raise OSError(err.errno, f"large mail not spooled to {store}: {err.strerror or err}") from err
+        raise SpoolError(f"large mail not spooled to {store}: {err.strerror or err}") from err
 
 
 def spool(fh: BinaryIO, store: Path, *, max_file: int | None = None) -> SpooledMail:
@@ -84,23 +96,32 @@ def spool(fh: BinaryIO, store: Path, *, max_file: int | None = None) -> SpooledM
 
 
 def spool_download(store: Path, fetch: Callable[[int, int], bytes], *, max_file: int | None = None,
-                   piece: int = 4 * 1024 * 1024) -> SpooledMail:
-    """A mail fetched in pieces (``fetch(offset, length)``, an IMAP partial fetch), spooled.
+                   piece: int = 4 * 1024 * 1024) -> SpooledMail | None:
+    """A mail fetched in pieces (``fetch(offset, length)``, an IMAP partial fetch), spooled; None when there is none.
 
     The pieces go to a temporary file in the store, which is read back as a
     stream; the mail is never whole in memory. The end is where a piece
-    comes back short: the size a server announces is not trusted.
+    comes back short: the size a server announces is not trusted. What
+    ``fetch`` raises (a dropped connection) passes through; the store
+    failing is SpoolError.
     """
-    with tempfile.TemporaryFile(dir=store) as tmp:
+    with _disk(store):
+        store.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryFile(dir=store)
+    with tmp:
         offset = 0
         while True:
             data = fetch(offset, piece)
-            tmp.write(data)
+            if not data and offset == 0:
+                return None  # gone from the server since it was listed
+            with _disk(store):
+                tmp.write(data)
             offset += len(data)
             if len(data) < piece:
                 break
-        tmp.seek(0)
-        return spool(tmp, store, max_file=max_file)  # type: ignore[arg-type]  (a binary temporary file)
+        with _disk(store):
+            tmp.seek(0)
+            return spool(tmp, store, max_file=max_file)  # type: ignore[arg-type]  (a binary temporary file)
 
 
 class _Reader:

@@ -73,19 +73,21 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
     """Each group with its mails parsed (in group order), or with None: then the caller parses them.
 
     Groups are pulled from ``groups`` up to IN_FLIGHT ahead of the one
-    yielded, so a lazy source (an IMAP fetch) is read ahead by as much.
+    yielded, so a lazy source (an IMAP fetch) is read ahead by as much. What
+    the source raises while read ahead is raised in its place, after the
+    groups before it: mail already fetched is still taken.
     """
     processes = workers() if processes is None else processes
-    source = iter(groups)
+    source = _in_place(groups)
     first = next(source, None)
     if first is None:
         return
     second = next(source, None)
     if second is None or processes < 1:
-        yield first, None
+        yield _ready(first)
         if second is not None:
-            yield second, None
-            yield from ((group, None) for group in source)
+            yield _ready(second)
+            yield from (_ready(group) for group in source)
         return
     pool: ProcessPoolExecutor | None
     try:
@@ -96,10 +98,10 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
         pool = None
     queue: deque[tuple[list[T], Future[list[Parsed]] | None]] = deque()
 
-    def submit(group: list[T]) -> None:
+    def submit(group: list[T] | _Raised) -> None:
         nonlocal pool
         future = None
-        if pool is not None:
+        if pool is not None and not isinstance(group, _Raised):
             try:
                 future = pool.submit(parse_many, [raw_of(item) for item in group])
             except Exception as err:  # noqa: BLE001 - a broken pool: parse here from now on
@@ -110,7 +112,7 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
 
     try:
         submit(second)
-        yield first, None  # parsed here while the pool starts and parses the second
+        yield _ready(first)  # parsed here while the pool starts and parses the second
         for group in source:
             submit(group)
             if len(queue) > IN_FLIGHT:
@@ -147,9 +149,29 @@ def _watch(owner: int) -> None:
     threading.Thread(target=watch, name="mailflow-parse-watch", daemon=True).start()
 
 
-def _result(group: list[T], future: Future[list[Parsed]] | None) -> tuple[list[T], list[Parsed] | None]:
+class _Raised:
+    """What the source raised while it was read ahead, kept for its place in the order."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _in_place(groups: Iterable[list[T]]) -> Iterator[list[T] | _Raised]:
+    try:
+        yield from groups
+    except Exception as err:  # noqa: BLE001 - raised again where it happened, by _ready
+        yield _Raised(err)
+
+
+def _ready(group: list[T] | _Raised) -> tuple[list[T], None]:
+    if isinstance(group, _Raised):
+        raise group.error
+    return group, None
+
+
+def _result(group: list[T] | _Raised, future: Future[list[Parsed]] | None) -> tuple[list[T], list[Parsed] | None]:
     if future is None:
-        return group, None
+        return _ready(group)
     try:
         return group, future.result()
     except Exception as err:  # noqa: BLE001 - a worker died or a result would not pickle: parse here
