@@ -255,12 +255,16 @@ def _view(text: str, client_words: Iterable[str], rules: CommitmentRules) -> tup
     """(original, normalised-and-masked): what the rules are matched on."""
     original = unicodedata.normalize("NFC", text)
     norm = _normalised(original, skip_quoted=True)
-    for words in client_words:
-        for line in (words or "").splitlines():
-            piece = _normalised(line)
-            if len(piece) >= MIN_CLIENT_WORDS:
-                norm = norm.replace(piece, _MASK * len(piece))
+    for piece in _client_pieces(tuple(client_words)):
+        norm = norm.replace(piece, _MASK * len(piece))
     return original, rules.allowed.mask(norm)
+
+
+@lru_cache(maxsize=32)
+def _client_pieces(client_words: tuple[str, ...]) -> tuple[str, ...]:
+    """The client's lines, normalised: the same for every part of every mail about one event."""
+    return tuple(piece for words in client_words for line in (words or "").splitlines()
+                 if len(piece := _normalised(line)) >= MIN_CLIENT_WORDS)
 
 
 def _origin(original: str) -> list[int]:
