@@ -249,3 +249,15 @@ def test_a_file_over_the_attachment_limit_is_measured_not_stored(cli, config_fil
     assert not list(store.rglob(".part-*"))
     originals = [p for p in store.rglob("*") if p.is_file() and p.read_bytes() == big.read_bytes()]
     assert len(originals) == 1
+
+
+def test_a_mail_that_cannot_be_read_to_its_end_leaves_nothing_half_written(big: Path, tmp_path: Path) -> None:
+    class Failing(io.BytesIO):
+        def readline(self, size: int = -1) -> bytes:  # the disk under the source fails in the PDF
+            if self.tell() > 3_000_000:
+                raise OSError(5, "Input/output error")
+            return super().readline(size)
+
+    with pytest.raises(spooling.SpoolError, match=r"large mail not spooled to .*: Input/output error"):
+        read_mail(Failing(big.read_bytes()), tmp_path / "store")
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []

@@ -53,17 +53,18 @@ _NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 
 
 def read_mail(fh: BinaryIO, store: Path | None, *, max_file: int | None = None) -> bytes:
-    """The mail in ``fh`` (positioned at its start): its bytes, or a SpooledMail when it is large.
+    """The mail in ``fh`` (a seekable file): its bytes, or a SpooledMail when it is large.
 
     ``store`` is the attachment store; None reads every mail whole.
     ``max_file``: attached files larger than this are not kept (the record
     stage would not link them: ``max_attachment_bytes``), only measured and
     hashed; the original mail still holds them.
     """
-    head = fh.read(SPOOL_OVER + 1)
-    if len(head) <= SPOOL_OVER or store is None:
-        return head + fh.read()
+    fh.seek(0, io.SEEK_END)
+    size = fh.tell()  # measured, not read: a 4 MB read buffer per mail left the heap fragmented
     fh.seek(0)
+    if size <= SPOOL_OVER or store is None:
+        return fh.read()
     with _disk(store):
         return spool(fh, store, max_file=max_file)
 
@@ -238,23 +239,28 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
     sink: _Decoder | None = None
     last = b""
     ended = None
-    while (item := reader.next()) is not None:
-        piece, starts = item
-        if starts and boundaries and _delimiter(piece, boundaries) is not None:
-            ended = piece
-            break
-        if sink is not None:
-            sink.feed(last)
-            last = piece
-            continue
-        kept.append(piece)
-        kept_size += len(piece)
-        if movable and kept_size > KEEP_PART:
-            sink = _Decoder(encoding, BlobWriter(files.store, files.max_file))
-            for earlier in kept[:-1]:
-                sink.feed(earlier)
-            last = kept[-1]
-            kept = []
+    try:
+        while (item := reader.next()) is not None:
+            piece, starts = item
+            if starts and boundaries and _delimiter(piece, boundaries) is not None:
+                ended = piece
+                break
+            if sink is not None:
+                sink.feed(last)
+                last = piece
+                continue
+            kept.append(piece)
+            kept_size += len(piece)
+            if movable and kept_size > KEEP_PART:
+                sink = _Decoder(encoding, BlobWriter(files.store, files.max_file))
+                for earlier in kept[:-1]:
+                    sink.feed(earlier)
+                last = kept[-1]
+                kept = []
+    except BaseException:
+        if sink is not None:  # no half-written file left in the store
+            sink.discard()
+        raise
     if sink is None:
         out.write(_headers(head))
         out.write(b"".join(kept))
@@ -313,6 +319,9 @@ class _Decoder:
                 self._pending = b""
         else:
             self._blob.write(piece)
+
+    def discard(self) -> None:
+        self._blob.discard()
 
     def keep(self) -> tuple[str, int, list[str]]:
         """The decoded file moved into the store: its sha256, size and defects (``email.errors`` names)."""
