@@ -30,6 +30,13 @@ def _backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get("MAILFLOW_TEST_DATABASE_URL") else ["sqlite"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, no PostgreSQL URL would drop every PostgreSQL run without a word: refuse to start."""
+    if os.environ.get("CI") and not os.environ.get("MAILFLOW_TEST_DATABASE_URL"):
+        pytest.exit("CI is set but MAILFLOW_TEST_DATABASE_URL is not: the storage tests must also run on "
+                    "PostgreSQL (.ci/run sets it)", returncode=1)
+
+
 @pytest.fixture(params=_backends())
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to an empty database; on PostgreSQL, a throwaway schema."""
