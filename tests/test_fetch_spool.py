@@ -261,3 +261,56 @@ def test_a_mail_that_cannot_be_read_to_its_end_leaves_nothing_half_written(big: 
     with pytest.raises(spooling.SpoolError, match=r"large mail not spooled to .*: Input/output error"):
         read_mail(Failing(big.read_bytes()), tmp_path / "store")
     assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+
+
+def _odd_structures() -> dict[str, bytes]:
+    """Shapes the fixtures do not have: a mail that is only a PDF, an inline screenshot in
+    multipart/related, a quoted-printable log with trailing spaces, base64 with stray spaces, a
+    binary part with no line end for 300 KB, a boundary followed by spaces and an epilogue."""
+    from email.message import EmailMessage
+
+    rnd = random.Random(3)
+
+    def mail(subject: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "li.na@huaxin.example", "support@vendor.example.com", subject
+        return msg
+
+    only_pdf = mail("扫描件")
+    only_pdf.set_content(rnd.randbytes(300_000), maintype="application", subtype="pdf", disposition="attachment",
+                         filename="scan.pdf")
+    related = mail("截图")
+    related.set_content("见截图")
+    related.add_alternative('<p>见截图 <img src="cid:img1"></p>', subtype="html")
+    related.get_payload()[1].add_related(rnd.randbytes(200_000), maintype="image", subtype="png", cid="<img1>")
+    qp_log = mail("日志")
+    qp_log.set_content("see the log")
+    qp_log.add_attachment(("x" * 300 + "  \n" + "错误 \t\n") * 500, subtype="plain", filename="a.log",
+                          cte="quoted-printable")
+    stray = mail("bin")
+    stray.set_content("see")
+    stray.add_attachment(rnd.randbytes(100_000), maintype="application", subtype="octet-stream", filename="x.bin")
+    head, sep, tail = stray.as_bytes().partition(b'filename="x.bin"\n\n')
+    binary = (b'From: li.na@huaxin.example\r\nTo: support@vendor.example.com\r\nSubject: bin\r\nMIME-Version: 1.0\r\n'
+              b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n'
+              b'--XX\r\nContent-Type: application/octet-stream; name="b.dat"\r\nContent-Transfer-Encoding: binary\r\n\r\n'
+              + bytes(b for b in rnd.randbytes(300_000) if b not in (10, 13)) + b"\r\n--XX--\r\n")
+    return {
+        "only a pdf": only_pdf.as_bytes(),
+        "inline screenshot": related.as_bytes(),
+        "quoted-printable log": qp_log.as_bytes(),
+        "base64 with stray spaces": head + sep + tail.replace(b"A", b"A ", 50),
+        "binary, no line end": binary,
+        "boundary with spaces, epilogue": binary.replace(b"\r\n--XX\r\n", b"\r\n--XX  \r\n")
+                                                .replace(b"--XX--\r\n", b"--XX--\r\nepilogue\r\n"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_odd_structures()))
+def test_odd_structures_parse_the_same_with_every_file_spooled(name: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spooling, "KEEP_PART", 0)
+    raw = _odd_structures()[name]
+    light = spool(io.BytesIO(raw), tmp_path)
+    assert len(light.parts) == 1 and len(light) < 2048
+    _same(parse(raw), parse(light))
