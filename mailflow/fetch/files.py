@@ -8,9 +8,11 @@ large mail is spooled as it is read (``fetch.spool``) when a store is given.
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from mailflow.fetch.spool import SpoolError, read_mail
 
@@ -53,13 +55,7 @@ def iter_sources(paths: list[str], store: Path | None = None, *,
         elif path.is_dir() and _is_maildir(path):
             box = mailbox.Maildir(path, factory=None, create=False)
             for key in sorted(box.keys()):
-                try:
-                    with box.get_file(key) as fh:
-                        raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
-                except (OSError, SpoolError) as err:
-                    yield SourceError(f"{name}#{key}", getattr(err, "strerror", None) or str(err))
-                    continue
-                yield SourceMail(f"{name}#{key}", raw)
+                yield _read(f"{name}#{key}", partial(box.get_file, key), store, max_file)
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
             if not files:
@@ -69,18 +65,16 @@ def iter_sources(paths: list[str], store: Path | None = None, *,
         elif path.suffix.lower() != ".eml" and _is_mbox(path):
             box = mailbox.mbox(path, create=False)
             for index, key in enumerate(box.keys(), 1):
-                try:
-                    with box.get_file(key, from_=False) as fh:
-                        raw = read_mail(fh, store, max_file=max_file)  # type: ignore[arg-type]  (a binary file proxy)
-                except (OSError, SpoolError) as err:
-                    yield SourceError(f"{name}#{index}", getattr(err, "strerror", None) or str(err))
-                    continue
-                yield SourceMail(f"{name}#{index}", raw)
+                yield _read(f"{name}#{index}", partial(box.get_file, key, from_=False), store, max_file)
         else:
-            try:
-                with path.open("rb") as fh:
-                    raw = read_mail(fh, store, max_file=max_file)
-            except (OSError, SpoolError) as err:
-                yield SourceError(name, getattr(err, "strerror", None) or str(err))
-                continue
-            yield SourceMail(name, raw)
+            yield _read(name, partial(path.open, "rb"), store, max_file)
+
+
+def _read(source: str, opened: Callable[[], Any], store: Path | None,
+          max_file: int | None) -> SourceMail | SourceError:
+    """One mail from a file opened by ``opened`` (a file or a mailbox's file proxy), or why it could not be."""
+    try:
+        with opened() as fh:
+            return SourceMail(source, read_mail(fh, store, max_file=max_file))
+    except (OSError, SpoolError) as err:
+        return SourceError(source, getattr(err, "strerror", None) or str(err))

@@ -10,6 +10,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 
 def blob_path(sha256: str) -> str:
@@ -28,13 +29,23 @@ def save_blob(root: Path, sha256: str, data: bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+            _put_in_place(fh, tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return rel
+
+
+def _put_in_place(fh: BinaryIO, tmp: str, target: Path) -> None:
+    """The written temporary file on disk, then renamed to its blob name (dropped if that exists)."""
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+    if target.exists():
+        Path(tmp).unlink()
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
 
 
 class BlobWriter:
@@ -59,6 +70,8 @@ class BlobWriter:
     def write(self, data: bytes) -> None:
         self._hash.update(data)
         self.size += len(data)
+        if self._fh.closed:  # past the limit already: only counted
+            return
         if self._limit is not None and self.size > self._limit:
             self.discard()
         else:
@@ -70,16 +83,8 @@ class BlobWriter:
         if self._fh.closed:
             return None, sha256
         rel = blob_path(sha256)
-        target = self._root / rel
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            if target.exists():
-                Path(self._tmp).unlink()
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._tmp, target)
+            _put_in_place(self._fh, self._tmp, self._root / rel)
         except BaseException:
             self.discard()
             raise
