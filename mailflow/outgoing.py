@@ -28,6 +28,7 @@ from mailflow.store.tables import Requirement
 from mailflow.thread import strip_tags
 
 log = logging.getLogger(__name__)
+FLOOD_WINDOW = timedelta(hours=1)  # max_auto_replies_per_hour counts the mails queued in this window
 
 
 def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runtime, now: datetime, *,
@@ -48,7 +49,7 @@ def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runti
         add_event(session, req.id, at=now, actor=SYSTEM_ACTOR, kind="reply_failed", detail=f"{ctx.event}: {err}")
         return 0
     addresses = sorted({a.lower() for d in drafts if d.kind == "external" for a in (*d.to, *d.cc)})
-    recent = recent_external(session, addresses, now - timedelta(hours=1))
+    recent = recent_external(session, addresses, now - FLOOD_WINDOW)
     staff_emails = frozenset(s.email for s in rt.rules.staff)
     own = frozenset((*rt.rules.support_addresses, rt.sender.email))
     queued = 0

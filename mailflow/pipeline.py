@@ -30,7 +30,7 @@ from mailflow.commands.auth import authenticate
 from mailflow.commands.run import run_commands
 from mailflow.commands.syntax import has_tokens
 from mailflow.errors import MailflowError
-from mailflow.outgoing import queue_event, reply_context
+from mailflow.outgoing import FLOOD_WINDOW, queue_event, reply_context
 from mailflow.parse import parse
 from mailflow.parse.ahead import Parsed, parse_many
 from mailflow.parse.model import ParsedMail
@@ -48,6 +48,7 @@ from mailflow.record.requirements import (
 from mailflow.reply import drafts_for
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime, load_runtime
+from mailflow.send.outbox import prefetch_recent
 from mailflow.sla.calendar import Duration
 from mailflow.sla.clock import Facts, deadlines, earliest_open
 from mailflow.sla.tick import next_look, refresh_due
@@ -119,6 +120,7 @@ def process_batch(items: Sequence[tuple[bytes, str]], rt: Runtime,
     mails = [mail if isinstance(mail, ParsedMail) else None for mail in parsed]
     try:
         with rt.store.session() as session:
+            _prefetch(session, [mail for mail in mails if mail is not None], rt.clock())
             done = [_process_parsed(session, mail, raw, source, rt, rt.clock()) if mail is not None else None
                     for (raw, source), mail in zip(items, mails)]
     except Exception as err:  # noqa: BLE001 - one by one now; process() sorts out and reports each failure
@@ -190,6 +192,17 @@ def _process_parsed(session: Session, mail: ParsedMail, raw: bytes, source: str,
                        reason=automated)
         return Outcome(AUTOMATED, source, reason=automated)
     return _create(session, mail, raw, source, rt, now)
+
+
+def _prefetch(session: Session, mails: Sequence[ParsedMail], now: datetime) -> None:
+    """What the batch's mails will ask the database (seen? which thread? how many replies to this
+    address lately?), asked once for all of them."""
+    keys = [thread_keys(mail) for mail in mails]
+    lookup.prefetch(session,
+                    message_ids=[*(m.message_id for m in mails if m.message_id), *(i for k in keys for i in k.message_ids)],
+                    digests=[m.content_hash for m in mails if not m.message_id],
+                    requirement_ids=[tag for k in keys for tag in k.tags])
+    prefetch_recent(session, [m.sender.email for m in mails], now - FLOOD_WINDOW)
 
 
 def _find_thread(session: Session, mail: ParsedMail) -> str | None:

@@ -20,6 +20,7 @@ from mailflow.record.plan import confirm_plan, propose_plan
 from mailflow.reply.gate import hold_reason
 from mailflow.reply.guard import Plan, load_commitment
 from mailflow.reply.model import Draft
+from mailflow.send.outbox import enqueue, prefetch_recent, recent_external
 from mailflow.store.session import open_store
 from mailflow.store.tables import Event, Outbox
 
@@ -133,6 +134,34 @@ def test_flood_protection_holds_automatic_replies_past_the_hourly_limit(db_url: 
            b"Message-ID: <flood5@gmail.example>\r\n\r\nAnd the username?\r\n")
     pipeline.process(raw, "flood5", rt)
     assert [r for r in _rows(rt) if r.kind == "external"][-1].status == "pending"  # the hour has passed
+
+
+
+def test_the_flood_count_counts_each_mail_once_whether_written_out_yet_or_not(db_url: str, tmp_path: Path) -> None:
+    """A transaction's own mails are counted from the transaction, stored ones from the database; a
+    mail the transaction has already written out (a flush) is both, and must count once."""
+    rt = _runtime(db_url, tmp_path)
+    raw = (b"From: bot@gmail.example\r\nTo: support@vendor.example.com\r\nSubject: ask\r\n"
+           b"Message-ID: <count0@gmail.example>\r\n\r\nHow do I reset the password?\r\n")
+    rid = pipeline.process(raw, "count0", rt).requirement_id  # its acknowledgement: one mail, stored
+    assert rid is not None
+    since = NOW - timedelta(hours=1)
+    reply = Draft(kind="external", template="zh/staff_reply", to=("Bot@gmail.example",), cc=(), subject="s",
+                  text="您好", html=None, language="zh")
+    sender = Address("Vendor Support", "support@vendor.example.com")
+    for flush_before_asking in (False, True):
+        with rt.store.session() as s:
+            if not flush_before_asking:
+                prefetch_recent(s, ["BOT@gmail.example"], since)  # asked first, as a batch does
+            enqueue(s, rid, reply, sender=sender, in_reply_to=None, references=(), now=NOW)
+            enqueue(s, rid, reply, sender=sender, in_reply_to=None, references=(), now=NOW)
+            enqueue(s, rid, reply, sender=sender, in_reply_to=None, references=(), now=NOW, status="blocked",
+                    reason="held")  # held: never counted
+            if flush_before_asking:
+                s.flush()
+            assert recent_external(s, ["bot@gmail.example"], since) == {"bot@gmail.example": 3}
+            assert recent_external(s, ["bot@gmail.example"], NOW + timedelta(seconds=1)) == {}
+            s.rollback()
 
 
 COMMITMENT = load_commitment(ROOT / "rules" / "commitment.yaml")

@@ -9,9 +9,12 @@ from __future__ import annotations
 import email
 import hashlib
 import json
+import logging
 import shutil
 from email import policy
 from pathlib import Path
+
+import pytest
 
 from conftest import DEMO_INBOX, MAIL
 
@@ -355,3 +358,45 @@ def test_a_backlog_in_batches_sees_earlier_mails_of_its_own_batch(cli, tmp_path:
     held = [q for q in acks if q["status"] == "blocked"]
     assert (len(acks) - len(held), len(held)) == (5, 3)  # max_auto_replies_per_hour = 5, within one batch too
     assert all("flood protection" in q["reason"] for q in held)
+
+
+def test_a_batch_still_sees_its_own_mails_after_a_staff_command_wrote_them_out(cli, tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A staff command writes the batch's rows so far (a flush, to lock its requirement); the mails
+    after it must still find the ones before it: the duplicate, the thread, the flood count. What
+    the batch asked the database when it began no longer tells them, so the batch keeps its own."""
+    directory = tmp_path / "in"
+    directory.mkdir()
+    mails = [
+        _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
+               mid="<c1@acme-retail.example>"),
+        _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
+        *[_plain("Flood <flood@acme-retail.example>", f"Question {n}", f"Question number {n}.",
+                 mid=f"<g{n}@acme-retail.example>") for n in range(3)],
+        # Not authenticated, so refused; it flushes all the same before it looks.
+        _plain("Li Wei <li.wei@vendor.example.com>", "Re: [REQ-202611-001] #priority:high", "升级。",
+               mid="<cmd1@vendor.example.com>"),
+        _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
+               mid="<c1@acme-retail.example>"),  # delivered twice, around the flush
+        _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
+        _plain("Ann Lee <ann@acme-retail.example>", "Re: Invoice export fails", "还有 Excel 也不行。",
+               mid="<c2@acme-retail.example>",
+               extra="In-Reply-To: <c1@acme-retail.example>\r\nReferences: <c1@acme-retail.example>\r\n"),
+        _plain("Bo Chen <bo@acme-retail.example>", "Re: [REQ-202611-002] No Message-ID here", "补充一下。",
+               mid="<c3@acme-retail.example>"),
+        *[_plain("Flood <flood@acme-retail.example>", f"Question {n}", f"Question number {n}.",
+                 mid=f"<g{n}@acme-retail.example>") for n in range(3, 8)],
+    ]
+    for number, raw in enumerate(mails):
+        (directory / f"{number:03d}.eml").write_bytes(raw)
+    with caplog.at_level(logging.DEBUG, logger="mailflow.pipeline"):
+        lines = _lines(cli("ingest", str(directory), "-v"))
+    # Found in the batch, not by a unique key failing at commit and the batch done again mail by mail.
+    assert not [r for r in caplog.records if "rolled back" in r.getMessage()]
+    assert [line.split()[0] for line in lines] == [
+        "new", "new", "new", "new", "new", "staff", "duplicate", "duplicate", "follow_up", "follow_up",
+        "new", "new", "new", "new", "new"]
+    assert "REQ-202611-001" in lines[8] and "REQ-202611-002" in lines[9]
+    acks = [q for q in outbox(cli) if q["to"] == ["flood@acme-retail.example"]]
+    sent = [q for q in acks if q["status"] != "blocked"]
+    assert (len(sent), len(acks) - len(sent)) == (5, 3)  # the 3 before the flush are counted once each

@@ -8,12 +8,14 @@ auto-reply to the acknowledgement just queued).
 
 The statements are built once, at import, with bound parameters: they run
 several times for every mail, and building a SELECT in SQLAlchemy costs
-more than SQLite takes to answer it.
+more than SQLite takes to answer it. A batch asks them for all its mails at
+once (``prefetch``): three statements instead of three or four per mail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -31,21 +33,99 @@ _BY_CONTENT = select(_messages.id).where(_messages.content_hash == bindparam("di
                                          _messages.direction == "in").limit(1)
 _OWNERS_OF = select(_messages.message_id, _messages.requirement_id).where(
     _messages.message_id.in_(bindparam("mids", expanding=True)), _messages.requirement_id.is_not(None))
+_HASHES_IN = select(_messages.content_hash).where(
+    _messages.content_hash.in_(bindparam("digests", expanding=True)), _messages.direction == "in")
+_REQUIREMENTS_IN = select(Requirement).where(Requirement.id.in_(bindparam("ids", expanding=True)))
 _WORKLOAD = (select(_requirements.owner, func.count())
              .where(_requirements.status.in_(OPEN_STATUSES), _requirements.owner.is_not(None))
              .group_by(_requirements.owner))
 _HELD_KEY = "mailflow.requirements_held"
 _WORKLOAD_KEY = "mailflow.open_workload"
+_KNOWN_KEY = "mailflow.known_before"
+_ADDED_KEY = "mailflow.messages_added"
+
+
+@dataclass
+class _Known:
+    """What the database held when the batch began, for the keys its mails will ask about."""
+
+    message_ids: set[str] = field(default_factory=set)  # asked about
+    owners: dict[str, str | None] = field(default_factory=dict)  # of those, the ones stored: their requirement
+    digests: set[str] = field(default_factory=set)  # asked about (incoming mail without Message-ID)
+    stored_digests: set[str] = field(default_factory=set)
+    requirement_ids: set[str] = field(default_factory=set)  # asked about (subject tags); the ones found are held
+
+
+@dataclass
+class _Added:
+    """The messages this transaction stored, flushed or not: a question must see them too."""
+
+    by_message_id: dict[str, Message] = field(default_factory=dict)
+    digests_in: set[str] = field(default_factory=set)
+
+
+def prefetch(session: Session, *, message_ids: Iterable[str], digests: Iterable[str],
+             requirement_ids: Iterable[str]) -> None:
+    """Ask the database once for what a batch's mails will each ask (seen? which thread?).
+
+    Why: those questions were three or four statements per mail, a tenth of
+    ingest's time. The answers hold for the transaction; what it stores
+    itself is added by ``note_stored``. Another worker storing the same
+    mail meanwhile is caught by the unique keys at commit, as before.
+    """
+    known = session.info.setdefault(_KNOWN_KEY, _Known())
+    conn = session.connection()
+    mids = sorted({m for m in message_ids if m} - known.message_ids)
+    for start in range(0, len(mids), _CHUNK):
+        chunk = mids[start:start + _CHUNK]
+        known.owners.update(conn.execute(_OWNERS_ALL, {"mids": chunk}).all())
+        known.message_ids.update(chunk)
+    hashes = sorted({d for d in digests if d} - known.digests)
+    for start in range(0, len(hashes), _CHUNK):
+        chunk = hashes[start:start + _CHUNK]
+        known.stored_digests.update(conn.scalars(_HASHES_IN, {"digests": chunk}))
+        known.digests.update(chunk)
+    ids = sorted({r for r in requirement_ids if r} - known.requirement_ids)
+    if ids:
+        held = session.info.setdefault(_HELD_KEY, {})
+        with session.no_autoflush:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                for req in session.scalars(_REQUIREMENTS_IN, {"ids": chunk}):
+                    held.setdefault(req.id, req)
+                known.requirement_ids.update(chunk)
+
+
+_CHUNK = 500  # keys per statement: far below any backend's limit on bound parameters
+_OWNERS_ALL = select(_messages.message_id, _messages.requirement_id).where(
+    _messages.message_id.in_(bindparam("mids", expanding=True)))
+
+
+def note_stored(session: Session, message: Message) -> None:
+    """``store_message`` tells the transaction's questions about each message it adds."""
+    added = session.info.get(_ADDED_KEY)
+    if added is None:
+        added = session.info[_ADDED_KEY] = _Added()
+    if message.message_id:
+        added.by_message_id[message.message_id] = message
+    elif message.direction == "in":
+        added.digests_in.add(message.content_hash)
 
 
 def seen_before(session: Session, message_id: str | None, content_hash: str) -> bool:
     """True when this mail was already ingested (by Message-ID, else by content)."""
+    added = session.info.get(_ADDED_KEY) or _Added()
+    known = session.info.get(_KNOWN_KEY)
     if message_id:
-        if any(m.message_id == message_id for m in pending(session, Message)):
+        if message_id in added.by_message_id:
             return True
+        if known is not None and message_id in known.message_ids:
+            return message_id in known.owners
         return session.connection().scalar(_BY_MESSAGE_ID, {"mid": message_id}) is not None
-    if any(m.content_hash == content_hash and m.direction == "in" for m in pending(session, Message)):
+    if content_hash in added.digests_in:
         return True
+    if known is not None and content_hash in known.digests:
+        return content_hash in known.stored_digests
     return session.connection().scalar(_BY_CONTENT, {"digest": content_hash}) is not None
 
 
@@ -58,12 +138,17 @@ def requirement_of_messages(session: Session, message_ids: Iterable[str]) -> str
     ids = [m for m in message_ids if m]
     if not ids:
         return None
-    wanted = set(ids)
-    rows = {m.message_id: m.requirement_id for m in pending(session, Message)
-            if m.message_id in wanted and m.requirement_id is not None}
-    rows.update(session.connection().execute(_OWNERS_OF, {"mids": ids}).all())
+    added = session.info.get(_ADDED_KEY) or _Added()
+    known = session.info.get(_KNOWN_KEY)
+    rows: dict[str, str | None] = {}
+    unknown = [mid for mid in ids if known is None or mid not in known.message_ids]
+    if unknown:
+        rows.update(session.connection().execute(_OWNERS_OF, {"mids": unknown}).all())
+    if known is not None:
+        rows.update((mid, known.owners[mid]) for mid in ids if mid in known.owners)
+    rows.update((mid, added.by_message_id[mid].requirement_id) for mid in ids if mid in added.by_message_id)
     for mid in reversed(ids):
-        if mid in rows:
+        if rows.get(mid) is not None:
             return rows[mid]
     return None
 

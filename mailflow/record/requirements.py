@@ -15,7 +15,7 @@ from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail, SpooledMail
 from mailflow.record.blobs import blob_path, save_blob
 from mailflow.record.events import add_event
-from mailflow.record.lookup import requirement
+from mailflow.record.lookup import note_stored, requirement
 from mailflow.store.tables import Attachment, Message, Requirement
 
 SYSTEM_ACTOR = "mailflow"
@@ -60,6 +60,7 @@ def store_message(
         raw_blob=raw.original if isinstance(raw, SpooledMail) else None,
     )
     session.add(message)
+    note_stored(session, message)
     return message
 
 
