@@ -4,6 +4,8 @@ The counter is one row per month, bumped with ``UPDATE … RETURNING`` inside
 the mail's own transaction: on PostgreSQL the row lock serialises concurrent
 workers until commit, on SQLite the write lock does, so two workers never
 hand out the same number and a rolled-back mail gives its number back.
+The month's row is made by its first requirement; every other one is a
+single statement.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def format_id(period: str, number: int) -> str:
 def next_requirement_id(session: Session, local_time: datetime) -> str:
     period = period_of(local_time)
     conn = session.connection()  # the mail's own transaction; no flush: the counter needs no pending row
-    conn.execute(_START[conn.dialect.name == "postgresql"], {"b_period": period})
-    number = conn.execute(_BUMP, {"b_period": period}).scalar_one()
+    number = conn.execute(_BUMP, {"b_period": period}).scalar()
+    if number is None:  # the month's first: its row is made (or was, a moment ago, by another worker)
+        conn.execute(_START[conn.dialect.name == "postgresql"], {"b_period": period})
+        number = conn.execute(_BUMP, {"b_period": period}).scalar_one()
     return format_id(period, number)
 
 
