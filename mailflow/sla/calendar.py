@@ -159,6 +159,10 @@ class WorkCalendar:
     public_holidays: str = "cn"  # "cn" (chinese_calendar) | "none" (Monday–Friday)
     # Years already warned about; per calendar so that tests (and reloads) are independent.
     _warned: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
+    # Each day's working intervals in UTC, worked out once: every new mail's clocks walk the same
+    # few days ahead, and the calendar never changes (a new one is built when its files change).
+    _days: dict[tuple[date, bool], tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.public_holidays not in PUBLIC_HOLIDAYS:
@@ -272,17 +276,22 @@ class WorkCalendar:
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.tz).astimezone(_UTC)
 
-    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The working-hours intervals of ``day`` in UTC; none on a day off."""
-        if not self.is_working_day(day):
-            return []
-        return [(self._at(day, start), self._at(day, end)) for start, end in self.hours]
+        found = self._days.get((day, False))
+        if found is None:
+            found = self._days[(day, False)] = tuple(
+                (self._at(day, start), self._at(day, end)) for start, end in self.hours
+            ) if self.is_working_day(day) else ()
+        return found
 
-    def _whole(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _whole(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The whole of ``day`` (midnight to midnight, UTC) if it is a working day."""
-        if not self.is_working_day(day):
-            return []
-        return [(self._at(day, time(0)), self._at(day + _ONE_DAY, time(0)))]
+        found = self._days.get((day, True))
+        if found is None:
+            found = self._days[(day, True)] = (
+                ((self._at(day, time(0)), self._at(day + _ONE_DAY, time(0))),) if self.is_working_day(day) else ())
+        return found
 
 
 def _normal(moment: datetime, tz: ZoneInfo) -> datetime:
