@@ -104,7 +104,12 @@ def classify(mail: ParsedMail, rules: Rules, workload: Mapping[str, int]) -> Dec
 
 
 class _Facts:
-    """The values conditions look at, as (text, label) candidates per field."""
+    """The values conditions look at, as (text, label) candidates per field.
+
+    Each field's candidates are worked out (and case-folded) once per mail:
+    every rule of the file asks again, and a long body folded once per
+    condition was most of classifying.
+    """
 
     def __init__(self, mail: ParsedMail, customer: Customer | None, rules: Rules,
                  staff_wrote: bool) -> None:
@@ -113,6 +118,14 @@ class _Facts:
         self.tier = customer.tier if customer else rules.defaults.tier
         # A staff forward carries the client's words in the forwarded part, not in reply_text.
         self.body = mail.text if staff_wrote or not mail.reply_text.strip() else mail.reply_text
+        self._folded: dict[str, list[tuple[str, str, str | None]]] = {}
+
+    def folded(self, field: str) -> list[tuple[str, str, str | None]]:
+        """(value, value case-folded, label) for each candidate of ``field``."""
+        found = self._folded.get(field)
+        if found is None:
+            found = self._folded[field] = [(value, value.casefold(), label) for value, label in self.values(field)]
+        return found
 
     def values(self, field: str) -> list[tuple[str, str | None]]:
         mail = self.mail
@@ -160,8 +173,7 @@ def fires(rule: Rule, facts: _Facts) -> list[str] | None:
 def _holds(condition: Condition, facts: _Facts) -> str | None:
     """Why the condition holds (e.g. ``subject contains "报错"``), or None."""
     field, op = condition.field, condition.op
-    for value, label in facts.values(field):
-        folded = value.casefold()
+    for value, folded, label in facts.folded(field):
         suffix = f" ({label})" if label else ""
         if op == "regex":
             for pattern in condition.patterns:
@@ -169,10 +181,10 @@ def _holds(condition: Condition, facts: _Facts) -> str | None:
                 if hit:
                     return f'{field} matches regex "{pattern.pattern}" ("{_clip(hit.group(0))}"){suffix}'
             continue
-        for wanted in condition.values:
-            if op == "contains" and wanted.casefold() in folded:
+        for wanted, wanted_folded in zip(condition.values, condition.folded):
+            if op == "contains" and wanted_folded in folded:
                 return f'{field} contains "{wanted}"{suffix}'
-            if op in ("equals", "in") and wanted.casefold() == folded:
+            if op in ("equals", "in") and wanted_folded == folded:
                 if op == "equals":
                     return f'{field} equals "{wanted}"{suffix}'
                 return f'{field} in [{", ".join(condition.values)}] ("{value}"){suffix}'

@@ -61,6 +61,10 @@ class Condition:
     op: str  # equals | in | contains | regex
     values: tuple[str, ...]
     patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False)
+    folded: tuple[str, ...] = field(init=False, repr=False, compare=False)  # ``values`` case-folded, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folded", tuple(value.casefold() for value in self.values))
 
     def describe(self) -> str:
         return f"{self.field} {self.op} {list(self.values)}"
