@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses
+from functools import lru_cache
 
 from mailflow.parse.model import Address
 from mailflow.reply.model import Draft
@@ -28,6 +29,19 @@ _REPLY_PREFIX = re.compile(
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _ADDR_SPEC = re.compile(r"[^\s<>(),;:\\\"\[\]]+@[^\s<>(),;:\\\"\[\]@]+")  # nothing that could end the header
 _CONTENT_LANGUAGE = {"zh": "zh-CN", "en": "en"}
+
+
+def _date(now: datetime) -> str:
+    """The Date header: the same for every mail one event queues, and formatting it is not free.
+
+    Keyed by the offset too: equal instants in two zones are equal datetimes, but not the same header.
+    """
+    return _formatted(now, now.utcoffset())
+
+
+@lru_cache(maxsize=16)
+def _formatted(now: datetime, _offset: timedelta | None) -> str:
+    return format_datetime(now)
 
 
 def compose(
@@ -64,7 +78,7 @@ def compose(
     subject = tagged_subject(draft.subject, requirement_id, reply=replying is not None and draft.kind == "external")
     head += [
         _text_header("Subject", subject),
-        f"Date: {format_datetime(now)}",
+        f"Date: {_date(now)}",
         f"Message-ID: {clean_mid}",
     ]
     if replying:
