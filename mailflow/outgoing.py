@@ -12,12 +12,12 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from mailflow.classify.model import Rules
 from mailflow.errors import MailflowError, TemplateError
 from mailflow.parse.model import Address, ParsedMail
-from mailflow.record.requirements import SYSTEM_ACTOR, add_event
+from mailflow.record.requirements import SYSTEM_ACTOR, add_event, write_thread
 from mailflow.reply import drafts_for
 from mailflow.reply.gate import guard_reason, hold_reason
 from mailflow.reply.guard import Plan
@@ -125,6 +125,9 @@ def client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
 
     Not a staff member's mail (a command, a forward): the client never saw those.
     """
+    session = object_session(req)
+    if session is not None and write_thread(session, req.id):
+        session.expire(req, ["messages"])  # read again, with the mails just written
     references = tuple(m.message_id for m in req.messages if m.message_id)
     last_in = next((m.message_id for m in reversed(req.messages)
                     if m.direction == "in" and m.message_id and m.from_addr == req.submitter_email), None)

@@ -138,8 +138,8 @@ def test_flood_protection_holds_automatic_replies_past_the_hourly_limit(db_url: 
 
 
 def test_the_flood_count_counts_each_mail_once_whether_written_out_yet_or_not(db_url: str, tmp_path: Path) -> None:
-    """A transaction's own mails are counted from the transaction, stored ones from the database; a
-    mail the transaction has already written out (a flush) is both, and must count once."""
+    """A transaction's own mails are counted from the transaction, stored ones from the database,
+    each once, whether the batch asked before it queued them or after a flush."""
     rt = _runtime(db_url, tmp_path)
     raw = (b"From: bot@gmail.example\r\nTo: support@vendor.example.com\r\nSubject: ask\r\n"
            b"Message-ID: <count0@gmail.example>\r\n\r\nHow do I reset the password?\r\n")

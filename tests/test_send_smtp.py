@@ -31,7 +31,7 @@ from mailflow.pipeline import Runtime, load_runtime, process
 from mailflow.record.directory import sync_directory
 from mailflow.reply.model import Draft
 from mailflow.send import sender as sender_module
-from mailflow.send.outbox import enqueue
+from mailflow.send.outbox import Queued, enqueue
 from mailflow.send.sender import LEASE, SendReport, backoff, send_pending
 from mailflow.send.smtp import ConnectionFailure, check_security, deliver
 from mailflow.store.session import Store, open_store
@@ -70,7 +70,7 @@ class Desk:
             outcome = process(INBOX[number].read_bytes(), INBOX[number].name, self.runtime)
             assert outcome.kind == "new", outcome.line()
 
-    def queue(self, draft: Draft, *, status: str = "pending", reason: str = "") -> Outbox:
+    def queue(self, draft: Draft, *, status: str = "pending", reason: str = "") -> Queued:
         """A hand-made mail for an existing requirement, queued as the pipeline would."""
         with self.store.session() as session:
             return enqueue(session, "REQ-202611-001", draft, sender=Address("Vendor Support", SUPPORT),
@@ -288,7 +288,7 @@ def test_a_blocked_mail_is_never_sent(desk: Desk, smtp_sink: SmtpSink) -> None:
     desk.send(plain(smtp_sink))
 
     assert held.message_id not in smtp_sink.count_by_message_id()
-    row = next(r for r in desk.rows() if r.id == held.id)
+    row = next(r for r in desk.rows() if r.message_id == held.message_id)
     assert (row.status, row.attempts, row.sent_at) == ("blocked", 0, None)
 
 
@@ -399,7 +399,7 @@ def test_a_recipient_refused_for_good_is_named_and_the_others_get_the_mail(desk:
     assert report.sent == 3
     [received] = [r for r in smtp_sink.received if str(r.message["Message-ID"]) == mail.message_id]
     assert received.rcpt_tos == ("zhang.wei@huaxin.example",)
-    row = next(r for r in desk.rows() if r.id == mail.id)
+    row = next(r for r in desk.rows() if r.message_id == mail.message_id)
     assert row.status == "sent"
     assert row.reason.endswith("; refused: left@huaxin.example (550 5.1.1 <left@huaxin.example>: "
                                "Recipient address rejected)")
@@ -413,7 +413,7 @@ def test_a_recipient_refused_for_now_defers_the_whole_mail_so_nobody_gets_it_twi
     smtp_sink.refuse("li.na@huaxin.example", "450 4.2.1 Mailbox busy, try later")
 
     desk.send(plain(smtp_sink))
-    row = next(r for r in desk.rows() if r.id == mail.id)
+    row = next(r for r in desk.rows() if r.message_id == mail.message_id)
     assert (row.status, row.reason) == ("pending", "recipient refused for now: li.na@huaxin.example "
                                                    "(450 4.2.1 Mailbox busy, try later)")
     assert mail.message_id not in smtp_sink.count_by_message_id()
@@ -432,7 +432,7 @@ def test_a_mail_every_recipient_refuses_fails(desk: Desk, smtp_sink: SmtpSink) -
 
     desk.send(plain(smtp_sink))
 
-    row = next(r for r in desk.rows() if r.id == mail.id)
+    row = next(r for r in desk.rows() if r.message_id == mail.message_id)
     assert (row.status, row.reason) == ("failed", "every recipient refused: nobody@huaxin.example "
                                                   "(550 5.1.1 User unknown)")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from mailflow.store.session import pending
 from mailflow.store.tables import Message, Requirement
@@ -60,7 +60,7 @@ class _Known:
 class _Added:
     """The messages this transaction stored, flushed or not: a question must see them too."""
 
-    by_message_id: dict[str, Message] = field(default_factory=dict)
+    by_message_id: dict[str, str | None] = field(default_factory=dict)  # -> its requirement
     digests_in: set[str] = field(default_factory=set)
 
 
@@ -101,15 +101,23 @@ _OWNERS_ALL = select(_messages.message_id, _messages.requirement_id).where(
     _messages.message_id.in_(bindparam("mids", expanding=True)))
 
 
-def note_stored(session: Session, message: Message) -> None:
+def note_stored(session: Session, *, message_id: str | None, direction: str, content_hash: str,
+                requirement_id: str | None) -> None:
     """``store_message`` tells the transaction's questions about each message it adds."""
     added = session.info.get(_ADDED_KEY)
     if added is None:
         added = session.info[_ADDED_KEY] = _Added()
-    if message.message_id:
-        added.by_message_id[message.message_id] = message
-    elif message.direction == "in":
-        added.digests_in.add(message.content_hash)
+    if message_id:
+        added.by_message_id[message_id] = requirement_id
+    elif direction == "in":
+        added.digests_in.add(content_hash)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # what the transaction knew and added goes with it, committed or not
+        session.info.pop(_KNOWN_KEY, None)
+        session.info.pop(_ADDED_KEY, None)
 
 
 def seen_before(session: Session, message_id: str | None, content_hash: str) -> bool:
@@ -146,7 +154,7 @@ def requirement_of_messages(session: Session, message_ids: Iterable[str]) -> str
         rows.update(session.connection().execute(_OWNERS_OF, {"mids": unknown}).all())
     if known is not None:
         rows.update((mid, known.owners[mid]) for mid in ids if mid in known.owners)
-    rows.update((mid, added.by_message_id[mid].requirement_id) for mid in ids if mid in added.by_message_id)
+    rows.update((mid, added.by_message_id[mid]) for mid in ids if mid in added.by_message_id)
     for mid in reversed(ids):
         if rows.get(mid) is not None:
             return rows[mid]

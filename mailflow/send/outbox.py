@@ -14,11 +14,11 @@ from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from mailflow.parse.model import Address
-from mailflow.record.requirements import store_message
+from mailflow.record.requirements import store_outgoing
 from mailflow.reply.model import Draft
 from mailflow.send.headers import compose, make_message_id
 from mailflow.store.tables import Outbox
@@ -26,19 +26,37 @@ from mailflow.store.tables import Outbox
 _QUEUED_KEY = "mailflow.outbox_queued"
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A mail this transaction put in the outbox; its row is written when the transaction commits."""
+
+    message_id: str
+    requirement_id: str | None
+    kind: str
+    recipient: str  # the first To, lower-case
+    template: str
+    status: str  # pending | blocked
+    reason: str
+    created_at: datetime
+
+
 @dataclass
 class _Queued:
-    """This transaction's outbox rows (flushed or not), and what it already asked the database.
+    """This transaction's outbox rows, and what it already asked the database.
 
     Why: the flood count and the redirect-once check run for nearly every
     mail queued; asking the database once per address (per batch, see
     ``prefetch_recent``) and once per requirement, then counting this
-    transaction's own rows here, was a twentieth of ingest's time.
+    transaction's own rows here, was a twentieth of ingest's time. The rows
+    themselves are written in one statement at commit (``_write_rows``):
+    nothing reads them back before, and an ORM object per row cost as much
+    again.
     """
 
-    rows: list[Outbox] = field(default_factory=list)
+    rows: list[Queued] = field(default_factory=list)
+    values: list[dict[str, object]] = field(default_factory=list)  # the same rows, as they will be written
     # External, not held, created at or after ``since``: address -> {message_id: created_at}, as stored
-    # when first asked (rows this transaction flushed since are in ``rows`` too; message ids tell them apart).
+    # when first asked (message ids tell this transaction's own rows apart, should any be written by then).
     recent: dict[str, dict[str, datetime]] = field(default_factory=dict)
     since: datetime | None = None
     templates: dict[tuple[str, str], bool] = field(default_factory=dict)  # (requirement, "/name") -> stored?
@@ -49,6 +67,39 @@ def _queued(session: Session) -> _Queued:
     if found is None:
         found = session.info[_QUEUED_KEY] = _Queued()
     return found
+
+
+def _add(session: Session, *, message_id: str, requirement_id: str | None, kind: str, to: tuple[str, ...],
+         cc: tuple[str, ...], subject: str, template: str, status: str, reason: str, now: datetime,
+         raw: bytes) -> Queued:
+    queued = Queued(message_id=message_id, requirement_id=requirement_id, kind=kind,
+                    recipient=to[0].lower() if to else "", template=template, status=status, reason=reason,
+                    created_at=now)
+    rows = _queued(session)
+    rows.rows.append(queued)
+    rows.values.append({"message_id": message_id, "requirement_id": requirement_id, "kind": kind,
+                        "recipient": queued.recipient, "to_addrs": list(to), "cc_addrs": list(cc),
+                        "subject": subject, "template": template, "status": status, "reason": reason,
+                        "attempts": 0, "next_attempt_at": None, "created_at": now, "sent_at": None, "raw": raw})
+    return queued
+
+
+_INSERT = insert(Outbox.__table__)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_rows(session: Session) -> None:
+    queued = session.info.get(_QUEUED_KEY)
+    if queued is not None and queued.values:
+        values, queued.values = queued.values, []
+        session.flush()  # the requirements they answer first
+        session.connection().execute(_INSERT, values)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed or rolled back: the next transaction asks afresh
+        session.info.pop(_QUEUED_KEY, None)
 
 
 def enqueue(
@@ -62,37 +113,29 @@ def enqueue(
     now: datetime,
     status: str = "pending",
     reason: str = "",
-) -> Outbox:
+) -> Queued:
     """Compose one draft and queue it; a held draft is kept as ``blocked`` with its reason."""
     domain = sender.email.rpartition("@")[2] or "localhost"
     mid = make_message_id(requirement_id, domain)
     raw = compose(draft, requirement_id=requirement_id, sender=sender, message_id=mid,
                   in_reply_to=in_reply_to, references=references, now=now)
-    row = Outbox(message_id=mid, requirement_id=requirement_id, kind=draft.kind,
-                 recipient=draft.to[0].lower() if draft.to else "", to_addrs=list(draft.to),
-                 cc_addrs=list(draft.cc), subject=draft.subject, template=draft.template, status=status,
-                 reason=reason, attempts=0, created_at=now, raw=raw)
-    session.add(row)
-    _queued(session).rows.append(row)
+    queued = _add(session, message_id=mid, requirement_id=requirement_id, kind=draft.kind, to=draft.to, cc=draft.cc,
+                  subject=draft.subject, template=draft.template, status=status, reason=reason, now=now, raw=raw)
     if status != "blocked":  # a held mail was never said; it must not thread replies
-        store_message(session, raw=raw, direction="out", at=now, content_hash=hashlib.sha256(raw).hexdigest(),
-                      message_id=mid, from_addr=sender.email, to_addrs=[*draft.to, *draft.cc],
-                      subject=draft.subject, source=f"outbox:{draft.template}", requirement_id=requirement_id)
-    return row
+        store_outgoing(session, raw=raw, at=now, content_hash=hashlib.sha256(raw).hexdigest(), message_id=mid,
+                       from_addr=sender.email, to_addrs=[*draft.to, *draft.cc], subject=draft.subject,
+                       source=f"outbox:{draft.template}", requirement_id=requirement_id)
+    return queued
 
 
 def enqueue_raw(session: Session, raw: bytes, *, message_id: str, to: tuple[str, ...], subject: str,
-                template: str, now: datetime) -> Outbox:
+                template: str, now: datetime) -> Queued:
     """Queue a composed internal mail that belongs to no requirement (the monthly report).
 
     It goes through the same sender, retries and ``outbox list`` as every other mail.
     """
-    row = Outbox(message_id=message_id, requirement_id=None, kind="internal", recipient=to[0].lower() if to else "",
-                 to_addrs=list(to), cc_addrs=[], subject=subject, template=template, status="pending", reason="",
-                 attempts=0, created_at=now, raw=raw)
-    session.add(row)
-    _queued(session).rows.append(row)
-    return row
+    return _add(session, message_id=message_id, requirement_id=None, kind="internal", to=to, cc=(), subject=subject,
+                template=template, status="pending", reason="", now=now, raw=raw)
 
 
 def prefetch_recent(session: Session, addresses: Iterable[str], since: datetime) -> None:
