@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: concurrent first starts retry instead (below)
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
@@ -116,6 +120,19 @@ def _upgrade_once_among_many(engine: Engine, attempts: int = 5) -> None:
                     upgrade(engine)
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+        return
+    database = engine.url.database
+    if database and database != ":memory:" and fcntl is not None:
+        # SQLite has no advisory lock, and a migrator that finds the file changed under its read
+        # fails at once ("database is locked"), whatever the busy timeout: one at a time, by a lock
+        # on a file beside the database; the others wait and find it done.
+        with open(f"{database}.upgrade-lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not is_current(engine):
+                    upgrade(engine)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return
     for attempt in range(attempts):  # SQLite: no advisory locks; retry from what others committed
         try:
