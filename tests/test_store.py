@@ -188,33 +188,6 @@ def test_a_relaxed_commit_is_committed_and_leaves_the_connection_as_it_was(db_ur
     store.close()
 
 
-def test_a_transaction_writes_its_new_messages_and_outbox_rows_a_batch_at_a_time(db_url: str) -> None:
-    """Their ids are made by the database, so SQLAlchemy needs each row's id back; without a column
-    that tells the returned rows apart (``messages._sentinel``, ``outbox.message_id``) SQLite got one
-    INSERT per row. (Ingest now writes outgoing mail and outbox rows without the ORM; incoming mail,
-    whose attachments need its id, still goes this way.)"""
-    from sqlalchemy import event
-
-    from mailflow.store.tables import Message, Outbox
-
-    store = open_store(db_url)
-    inserts: list[str] = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: inserts.append(statement.split("(")[0].strip())
-                 if statement.startswith("INSERT") else None)
-    now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
-    with store.session() as s:
-        messages = [Message(message_id=f"<m{n}@example.com>" if n % 3 else None, content_hash=f"h{n}",
-                            direction="in" if n % 2 else "out", at=now, raw=b"x") for n in range(40)]
-        outbox = [Outbox(message_id=f"<o{n}@example.com>", kind="external", subject="s", template="zh/t",
-                         created_at=now, raw=b"x") for n in range(40)]
-        s.add_all([*messages, *outbox])
-    assert inserts.count("INSERT INTO messages") == 1 and inserts.count("INSERT INTO outbox") == 1
-    assert [m.id for m in messages] == sorted({m.id for m in messages})  # each row got its own id, in order
-    assert [o.id for o in outbox] == sorted({o.id for o in outbox})
-    store.close()
-
-
 def test_several_processes_starting_on_a_new_sqlite_file_all_get_the_schema(tmp_path) -> None:  # noqa: ANN001
     """A service manager starts the workers together; on SQLite a migrator that finds the file
     changed under it fails at once, whatever the busy timeout, so they take turns (a lock on a file

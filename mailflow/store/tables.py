@@ -24,7 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -124,7 +124,6 @@ class Message(Base):
     # A large mail was spooled (fetch.spool): ``raw`` is its light copy, files
     # left out, and the mail as received is this file in the attachment store.
     raw_blob: Mapped[str | None] = mapped_column(String(80))
-    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
     requirement: Mapped[Requirement | None] = relationship(back_populates="messages")
 
@@ -167,7 +166,7 @@ class Outbox(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(998), unique=True, insert_sentinel=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
     requirement_id: Mapped[str | None] = mapped_column(ForeignKey("requirements.id"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # external | internal
     recipient: Mapped[str] = mapped_column(String(320), default="")  # first To, lower-case: flood counting
