@@ -1,10 +1,10 @@
 """Read-only queries the pipeline needs before it writes anything.
 
-They run without autoflush and look at the rows still pending in the
-session as well (``store.session.pending``): a batch of mails is then
-written in one flush at commit, instead of one flush per question, and a
-mail still sees the mails before it in its batch (a duplicate, an
-auto-reply to the acknowledgement just queued).
+They run without autoflush and look at what the transaction itself added
+as well (requirements still pending in the session, messages noted by
+``note_stored``, flushed or not): a batch of mails is then written in one
+flush at commit, instead of one flush per question, and a mail still sees
+the mails before it in its batch (a duplicate, a reply to an earlier one).
 
 The statements are built once, at import, with bound parameters: they run
 several times for every mail, and building a SELECT in SQLAlchemy costs

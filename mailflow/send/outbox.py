@@ -8,11 +8,10 @@ our acknowledgement threads back by its In-Reply-To.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from pathlib import Path
-
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, SessionTransaction
