@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import event, insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
+from mailflow.store.session import transaction_state
 from mailflow.store.tables import Event
 
 __all__ = ["add_event", "pending_events"]
@@ -28,7 +29,7 @@ def add_event(session: Session, requirement_id: str, *, at: datetime, actor: str
     """Log one step of a requirement: who, when, what."""
     if at.tzinfo is None:  # the column's own check, which now runs only at commit, far from the caller
         raise ValueError("naive datetime stored; pass an aware datetime")
-    session.info.setdefault(_KEY, []).append(
+    transaction_state(session, _KEY, list).append(
         {"requirement_id": requirement_id, "at": at, "actor": actor, "kind": kind, "detail": detail})
 
 
@@ -43,9 +44,3 @@ def _write(session: Session) -> None:
     if rows:
         session.flush()  # the requirements they point at first
         session.connection().execute(_INSERT, rows)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the whole transaction ended (a savepoint keeps the log)
-        session.info.pop(_KEY, None)

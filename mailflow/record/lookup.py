@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
-from mailflow.store.session import pending
+from mailflow.store.session import chunks, pending, transaction_state
 from mailflow.store.tables import Message, Requirement
 
 OPEN_STATUSES = ("new", "in_progress", "pending_verification")
@@ -53,7 +53,6 @@ class _Known:
     owners: dict[str, str | None] = field(default_factory=dict)  # of those, the ones stored: their requirement
     digests: set[str] = field(default_factory=set)  # asked about (incoming mail without Message-ID)
     stored_digests: set[str] = field(default_factory=set)
-    requirement_ids: set[str] = field(default_factory=set)  # asked about (subject tags); the ones found are held
 
 
 @dataclass
@@ -73,30 +72,21 @@ def prefetch(session: Session, *, message_ids: Iterable[str], digests: Iterable[
     itself is added by ``note_stored``. Another worker storing the same
     mail meanwhile is caught by the unique keys at commit, as before.
     """
-    known = session.info.setdefault(_KNOWN_KEY, _Known())
+    known = transaction_state(session, _KNOWN_KEY, _Known)
     conn = session.connection()
-    mids = sorted({m for m in message_ids if m} - known.message_ids)
-    for start in range(0, len(mids), _CHUNK):
-        chunk = mids[start:start + _CHUNK]
+    for chunk in chunks({m for m in message_ids if m} - known.message_ids):
         known.owners.update(conn.execute(_OWNERS_ALL, {"mids": chunk}).all())
         known.message_ids.update(chunk)
-    hashes = sorted({d for d in digests if d} - known.digests)
-    for start in range(0, len(hashes), _CHUNK):
-        chunk = hashes[start:start + _CHUNK]
+    for chunk in chunks({d for d in digests if d} - known.digests):
         known.stored_digests.update(conn.scalars(_HASHES_IN, {"digests": chunk}))
         known.digests.update(chunk)
-    ids = sorted({r for r in requirement_ids if r} - known.requirement_ids)
-    if ids:
-        held = session.info.setdefault(_HELD_KEY, {})
-        with session.no_autoflush:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start:start + _CHUNK]
-                for req in session.scalars(_REQUIREMENTS_IN, {"ids": chunk}):
-                    held.setdefault(req.id, req)
-                known.requirement_ids.update(chunk)
+    held = session.info.setdefault(_HELD_KEY, {})
+    with session.no_autoflush:
+        for chunk in chunks({r for r in requirement_ids if r}):
+            for req in session.scalars(_REQUIREMENTS_IN, {"ids": chunk}):
+                held.setdefault(req.id, req)
 
 
-_CHUNK = 500  # keys per statement: far below any backend's limit on bound parameters
 _OWNERS_ALL = select(_messages.message_id, _messages.requirement_id).where(
     _messages.message_id.in_(bindparam("mids", expanding=True)))
 
@@ -104,20 +94,11 @@ _OWNERS_ALL = select(_messages.message_id, _messages.requirement_id).where(
 def note_stored(session: Session, *, message_id: str | None, direction: str, content_hash: str,
                 requirement_id: str | None) -> None:
     """``store_message`` tells the transaction's questions about each message it adds."""
-    added = session.info.get(_ADDED_KEY)
-    if added is None:
-        added = session.info[_ADDED_KEY] = _Added()
+    added = transaction_state(session, _ADDED_KEY, _Added)
     if message_id:
         added.by_message_id[message_id] = requirement_id
     elif direction == "in":
         added.digests_in.add(content_hash)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # what the transaction knew and added goes with it, committed or not
-        session.info.pop(_KNOWN_KEY, None)
-        session.info.pop(_ADDED_KEY, None)
 
 
 def seen_before(session: Session, message_id: str | None, content_hash: str) -> bool:

@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import event, insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail, SpooledMail
 from mailflow.record.blobs import blob_path, save_blob
 from mailflow.record.events import add_event
 from mailflow.record.lookup import note_stored, requirement
+from mailflow.store.session import transaction_state
 from mailflow.store.tables import Attachment, Message, Requirement
 
 SYSTEM_ACTOR = "mailflow"
@@ -92,9 +93,7 @@ def store_outgoing(session: Session, *, raw: bytes, at: datetime, content_hash: 
     time. They are written, in the order queued, when the transaction
     commits; a rolled-back transaction takes them with it.
     """
-    later = session.info.get(_LATER_KEY)
-    if later is None:
-        later = session.info[_LATER_KEY] = _Later()
+    later = transaction_state(session, _LATER_KEY, _Later)
     later.rows.append({"requirement_id": requirement_id, "message_id": message_id, "content_hash": content_hash,
                        "direction": "out", "status": "ok", "reason": "", "from_addr": from_addr,
                        "to_addrs": to_addrs, "subject": subject, "at": at, "source": source, "raw": bytes(raw),
@@ -125,12 +124,6 @@ def _write_later(session: Session) -> None:
     if later is not None and later.rows:
         session.flush()  # the requirements they belong to, and the mails before them, first
         session.connection().execute(_INSERT_MESSAGE, later.rows)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_later(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_LATER_KEY, None)
 
 
 def store_incoming(

@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import bindparam, event, insert, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from mailflow.parse.model import Address
 from mailflow.record.requirements import store_outgoing
 from mailflow.reply.model import Draft
 from mailflow.send.headers import compose, make_message_id
+from mailflow.store.session import chunks, transaction_state
 from mailflow.store.tables import Outbox
 
 _QUEUED_KEY = "mailflow.outbox_queued"
@@ -32,11 +33,26 @@ class Queued:
     message_id: str
     requirement_id: str | None
     kind: str
-    recipient: str  # the first To, lower-case
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
     template: str
     status: str  # pending | blocked
     reason: str
     created_at: datetime
+    raw: bytes
+
+    @property
+    def recipient(self) -> str:
+        """The first To, lower-case: what the flood count counts by."""
+        return self.to[0].lower() if self.to else ""
+
+    def row(self) -> dict[str, object]:
+        return {"message_id": self.message_id, "requirement_id": self.requirement_id, "kind": self.kind,
+                "recipient": self.recipient, "to_addrs": list(self.to), "cc_addrs": list(self.cc),
+                "subject": self.subject, "template": self.template, "status": self.status, "reason": self.reason,
+                "attempts": 0, "next_attempt_at": None, "created_at": self.created_at, "sent_at": None,
+                "raw": self.raw}
 
 
 @dataclass
@@ -49,38 +65,18 @@ class _Queued:
     transaction's own rows here, was a twentieth of ingest's time. The rows
     themselves are written in one statement at commit (``_write_rows``):
     nothing reads them back before, and an ORM object per row cost as much
-    again.
+    again. None of them is in the database while this is asked.
     """
 
     rows: list[Queued] = field(default_factory=list)
-    values: list[dict[str, object]] = field(default_factory=list)  # the same rows, as they will be written
-    # External, not held, created at or after ``since``: address -> {message_id: created_at}, as stored
-    # when first asked (message ids tell this transaction's own rows apart, should any be written by then).
-    recent: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    # External, not held, created at or after ``since``: address -> when each such stored mail was queued.
+    recent: dict[str, list[datetime]] = field(default_factory=dict)
     since: datetime | None = None
     templates: dict[tuple[str, str], bool] = field(default_factory=dict)  # (requirement, "/name") -> stored?
 
 
 def _queued(session: Session) -> _Queued:
-    found = session.info.get(_QUEUED_KEY)
-    if found is None:
-        found = session.info[_QUEUED_KEY] = _Queued()
-    return found
-
-
-def _add(session: Session, *, message_id: str, requirement_id: str | None, kind: str, to: tuple[str, ...],
-         cc: tuple[str, ...], subject: str, template: str, status: str, reason: str, now: datetime,
-         raw: bytes) -> Queued:
-    queued = Queued(message_id=message_id, requirement_id=requirement_id, kind=kind,
-                    recipient=to[0].lower() if to else "", template=template, status=status, reason=reason,
-                    created_at=now)
-    rows = _queued(session)
-    rows.rows.append(queued)
-    rows.values.append({"message_id": message_id, "requirement_id": requirement_id, "kind": kind,
-                        "recipient": queued.recipient, "to_addrs": list(to), "cc_addrs": list(cc),
-                        "subject": subject, "template": template, "status": status, "reason": reason,
-                        "attempts": 0, "next_attempt_at": None, "created_at": now, "sent_at": None, "raw": raw})
-    return queued
+    return transaction_state(session, _QUEUED_KEY, _Queued)
 
 
 _INSERT = insert(Outbox.__table__)
@@ -88,17 +84,10 @@ _INSERT = insert(Outbox.__table__)
 
 @event.listens_for(Session, "before_commit")
 def _write_rows(session: Session) -> None:
-    queued = session.info.get(_QUEUED_KEY)
-    if queued is not None and queued.values:
-        values, queued.values = queued.values, []
+    queued = session.info.pop(_QUEUED_KEY, None)
+    if queued is not None and queued.rows:
         session.flush()  # the requirements they answer first
-        session.connection().execute(_INSERT, values)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # committed or rolled back: the next transaction asks afresh
-        session.info.pop(_QUEUED_KEY, None)
+        session.connection().execute(_INSERT, [row.row() for row in queued.rows])
 
 
 def enqueue(
@@ -118,8 +107,10 @@ def enqueue(
     mid = make_message_id(requirement_id, domain)
     raw = compose(draft, requirement_id=requirement_id, sender=sender, message_id=mid,
                   in_reply_to=in_reply_to, references=references, now=now)
-    queued = _add(session, message_id=mid, requirement_id=requirement_id, kind=draft.kind, to=draft.to, cc=draft.cc,
-                  subject=draft.subject, template=draft.template, status=status, reason=reason, now=now, raw=raw)
+    queued = Queued(message_id=mid, requirement_id=requirement_id, kind=draft.kind, to=draft.to, cc=draft.cc,
+                    subject=draft.subject, template=draft.template, status=status, reason=reason, created_at=now,
+                    raw=raw)
+    _queued(session).rows.append(queued)
     if status != "blocked":  # a held mail was never said; it must not thread replies
         store_outgoing(session, raw=raw, at=now, content_hash=hashlib.sha256(raw).hexdigest(), message_id=mid,
                        from_addr=sender.email, to_addrs=[*draft.to, *draft.cc], subject=draft.subject,
@@ -133,8 +124,10 @@ def enqueue_raw(session: Session, raw: bytes, *, message_id: str, to: tuple[str,
 
     It goes through the same sender, retries and ``outbox list`` as every other mail.
     """
-    return _add(session, message_id=message_id, requirement_id=None, kind="internal", to=to, cc=(), subject=subject,
-                template=template, status="pending", reason="", now=now, raw=raw)
+    queued = Queued(message_id=message_id, requirement_id=None, kind="internal", to=to, cc=(), subject=subject,
+                    template=template, status="pending", reason="", created_at=now, raw=raw)
+    _queued(session).rows.append(queued)
+    return queued
 
 
 def prefetch_recent(session: Session, addresses: Iterable[str], since: datetime) -> None:
@@ -149,12 +142,12 @@ def recent_external(session: Session, addresses: list[str], since: datetime) -> 
     queued = _queued(session)
     _stored_recent(session, queued, set(addresses), since)
     wanted = set(addresses)
-    found = {a: {mid for mid, at in queued.recent[a].items() if at >= since} for a in wanted}
-    for row in queued.rows:  # no flush needed: this transaction's rows are counted from here
+    counts = {a: sum(at >= since for at in queued.recent[a]) for a in wanted}
+    for row in queued.rows:  # this transaction's own, not in the database before it commits
         if (row.recipient in wanted and row.kind == "external" and row.status != "blocked"
                 and row.created_at >= since):
-            found[row.recipient].add(row.message_id)
-    return {a: len(mids) for a, mids in found.items() if mids}
+            counts[row.recipient] += 1
+    return {a: count for a, count in counts.items() if count}
 
 
 def _stored_recent(session: Session, queued: _Queued, addresses: set[str], since: datetime) -> None:
@@ -162,19 +155,17 @@ def _stored_recent(session: Session, queued: _Queued, addresses: set[str], since
     if queued.since is None or since < queued.since:
         queued.recent.clear()
         queued.since = since
-    missing = sorted(addresses - queued.recent.keys())
-    for start in range(0, len(missing), 500):
-        chunk = missing[start:start + 500]
+    for chunk in chunks(addresses - queued.recent.keys()):
         for address in chunk:
-            queued.recent[address] = {}
-        for recipient, mid, at in session.connection().execute(
+            queued.recent[address] = []
+        for recipient, at in session.connection().execute(
                 _RECENT_EXTERNAL, {"addresses": chunk, "since": queued.since}):
-            queued.recent[recipient][mid] = at
+            queued.recent[recipient].append(at)
 
 
 _outbox = Outbox.__table__.c
 _RECENT_EXTERNAL = (  # built once, on the table
-    select(_outbox.recipient, _outbox.message_id, _outbox.created_at)
+    select(_outbox.recipient, _outbox.created_at)
     .where(_outbox.recipient.in_(bindparam("addresses", expanding=True)), _outbox.kind == "external",
            _outbox.created_at >= bindparam("since"), _outbox.status != "blocked"))
 

@@ -8,7 +8,7 @@ runs with ``mailflow db upgrade``), never by ``create_all``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -20,7 +20,7 @@ except ImportError:  # not on POSIX: concurrent first starts retry instead (belo
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from mailflow.errors import MailflowError
 
@@ -155,6 +155,39 @@ def pending(session: Session, kind: type[T]) -> list[T]:
     in the database, or it would miss a mail from earlier in the same batch.
     """
     return [obj for obj in session.new if isinstance(obj, kind)]
+
+
+def chunks(keys: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """``keys`` sorted, in lists of at most ``size``: one ``IN (...)`` each, far below any backend's
+    limit on bound parameters."""
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
+
+
+_STATE_KEYS = "mailflow.transaction_state"
+
+
+def transaction_state(session: Session, key: str, make: Callable[[], T]) -> T:
+    """What this transaction keeps beside the session under ``key`` (made by ``make`` when first asked).
+
+    Why: rows written at commit (the process log, outgoing mail) and what
+    a batch already asked the database must not outlive the transaction
+    they belong to; all of them are dropped when it ends, committed or
+    rolled back. ``session.info.get(key)`` reads it without making it.
+    """
+    found = session.info.get(key)
+    if found is None:
+        found = session.info[key] = make()
+        session.info.setdefault(_STATE_KEYS, set()).add(key)
+    return found  # type: ignore[no-any-return]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_transaction_state(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended (a savepoint keeps it)
+        for key in session.info.pop(_STATE_KEYS, ()):
+            session.info.pop(key, None)
 
 
 class Store:
