@@ -18,7 +18,9 @@ demo: $(STAMP)
 	$(BIN)/mailflow demo
 
 # The IMAP tests run a real Dovecot (tests/dovecot_server.py) and the report test renders its HTML
-# in headless Chromium; as root, install what is missing.
+# in headless Chromium; as root, install what is missing. The tests run in as many processes as
+# there are cores (at most 4): most of a test's time is spent waiting on Dovecot, SMTP, PostgreSQL
+# or a child process, and every test has its own ports, directories and schema.
 test: $(STAMP)
 	@missing=""; \
 	if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then missing="dovecot-imapd"; fi; \
@@ -28,7 +30,7 @@ test: $(STAMP)
 		apt-get update -qq >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
 bench: $(STAMP)
 	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ] && [ "$$(id -u)" = 0 ]; then \
