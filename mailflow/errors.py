@@ -24,3 +24,7 @@ class ParseError(MailflowError):
 
 class TemplateError(MailflowError):
     """A reply template failed to load or render; nothing half-rendered is queued."""
+
+
+class BlobError(MailflowError):
+    """An attachment could not be written to the blob store; the mail is kept raw, with the reason."""

@@ -400,3 +400,27 @@ def test_a_batch_still_sees_its_own_mails_after_a_staff_command_wrote_them_out(c
     acks = [q for q in outbox(cli) if q["to"] == ["flood@acme-retail.example"]]
     sent = [q for q in acks if q["status"] != "blocked"]
     assert (len(sent), len(acks) - len(sent)) == (5, 3)  # the 3 before the flush are counted once each
+
+
+def test_an_attachment_store_that_cannot_be_written_keeps_the_mail_raw_and_the_batch_goes_on(
+        cli, tmp_path: Path, db_url: str) -> None:
+    """Attachments are written beside the recording (a thread) and the commit waits for them: a file
+    that cannot be written must fail its mail's transaction, never leave a record naming a missing file."""
+    from sqlalchemy import create_engine, text
+
+    (tmp_path / "attachments").write_text("a file where the attachment directory should be")
+    directory = tmp_path / "in"
+    directory.mkdir()
+    shutil.copy(MAIL / "foxmail_zh_bug_attachment.eml", directory / "1.eml")
+    shutil.copy(MAIL / "outlook_zh_gbk_feature.eml", directory / "2.eml")
+    result = cli("ingest", str(directory), "-v")
+    [failed] = [line for line in result.stderr.splitlines() if "1.eml" in line]
+    assert failed.startswith(f"{directory / '1.eml'}: failed attachment store: cannot write ")
+    assert "2.eml: new REQ-202611-001" in result.output
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT status, reason, length(raw) FROM messages WHERE source LIKE '%1.eml'")).one()
+        assert conn.execute(text("SELECT count(*) FROM attachments")).scalar() == 0
+    engine.dispose()
+    assert kept[0] == "failed" and kept[1].startswith("attachment store: ")
+    assert kept[2] == (MAIL / "foxmail_zh_bug_attachment.eml").stat().st_size

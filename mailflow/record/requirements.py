@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail, SpooledMail
-from mailflow.record.blobs import blob_path, save_blob
+from mailflow.record.blobs import blob_path, save_blob_soon
 from mailflow.record.events import add_event
 from mailflow.record.lookup import note_stored, requirement
 from mailflow.store.session import transaction_state
@@ -241,7 +241,7 @@ def attach_files(
             add_event(session, requirement_id, at=now, actor=SYSTEM_ACTOR, kind="attachment_skipped",
                       detail=f"{att.filename}: {att.size} bytes exceeds the {max_bytes}-byte limit; kept in the raw message")
             continue
-        rel = save_blob(root, att.sha256, att.data) if att.data is not None else blob_path(att.sha256)  # spooled
+        rel = save_blob_soon(session, root, att.sha256, att.data) if att.data is not None else blob_path(att.sha256)  # spooled
         row = Attachment(requirement_id=requirement_id, message=message, filename=att.filename,
                          content_type=att.content_type, size=att.size, sha256=att.sha256, path=rel)
         session.add(row)
