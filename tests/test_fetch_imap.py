@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import undefer
 
 from mailflow import pipeline
 from mailflow.cli import cli as mailflow_cli
@@ -68,7 +69,8 @@ def _incoming(config: Path) -> list[Message]:
     store = open_store(load_config(config).database_url)
     try:
         with store.session() as session:
-            return list(session.scalars(select(Message).where(Message.direction == "in").order_by(Message.id)))
+            return list(session.scalars(select(Message).options(undefer(Message.raw))  # read after the session
+                                        .where(Message.direction == "in").order_by(Message.id)))
     finally:
         store.close()
 

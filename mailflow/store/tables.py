@@ -120,7 +120,9 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(Text, default="")  # file path, Maildir key, IMAP folder/UID
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # Deferred: loading a thread (``Requirement.messages``) to answer in it needs its ids, not every
+    # mail's bytes again; it was a fifth of a staff command's time.
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     # A large mail was spooled (fetch.spool): ``raw`` is its light copy, files
     # left out, and the mail as received is this file in the attachment store.
     raw_blob: Mapped[str | None] = mapped_column(String(80))
