@@ -71,6 +71,7 @@ class SmtpConfig:
     max_attempts: int = 30  # retries 1, 2, 4 … 60 min apart: about a day before a mail is marked failed
     ca_file: str = ""  # PEM bundle to trust instead of the system's (a private relay's CA)
     helo_name: str = ""  # name given in EHLO; default: the domain of from_address
+    connections: int = 4  # connections a batch is sent over side by side (1: one after another)
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def _validate(config: Config) -> None:
                           f"got {config.general.answer_within_days}")
     if config.report.top < 1:
         raise ConfigError(f"{config.source}: report.top: expected a positive number, got {config.report.top}")
-    for key in ("timeout", "max_attempts"):
+    for key in ("timeout", "max_attempts", "connections"):
         if getattr(config.smtp, key) < 1:
             raise ConfigError(f"{config.source}: smtp.{key}: expected a positive number, got {getattr(config.smtp, key)}")
     try:

@@ -62,6 +62,20 @@ class _Handler:
         envelope.mail_from = address
         return "250 2.1.0 Ok"
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
+        sink = self.sink
+        if sink.max_connections is not None and id(session) not in sink._live:
+            if len(sink._live) >= sink.max_connections:
+                sink.refused_connections += 1
+                return ["421 4.7.0 mx.vendor.example.com too many connections from your host"]
+            sink._live.add(id(session))
+        session.host_name = hostname  # what aiosmtpd does itself when there is no EHLO hook
+        return responses
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: ANN001
+        self.sink._live.discard(id(session))
+        return "221 Bye"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
         answer = self.sink.refuse_recipients.get(address.lower())
         if answer:
@@ -94,6 +108,9 @@ class SmtpSink:
     answers: list[str] = field(default_factory=list)  # answers to the next DATA, one per mail
     refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> RCPT answer
     connections: set[object] = field(default_factory=set)  # client (address, port) pairs seen
+    max_connections: int | None = None  # more sessions at once are refused at EHLO (421), as relays limit a client
+    refused_connections: int = 0
+    _live: set[int] = field(default_factory=set)  # sessions past EHLO and not yet QUIT, when counting
     controller: Controller | None = None
     _down_after: int | None = None
     _hang_up_idle: bool = False

@@ -139,7 +139,16 @@ def test_every_queued_mail_reaches_the_server_byte_for_byte_on_its_envelope(desk
     for row in desk.rows():
         assert row.status == "sent" and row.sent_at == NOW and row.attempts == 1
         assert row.reason.startswith("250 2.0.0 Ok: queued as Q")
-    assert len(smtp_sink.connections) == 1  # one connection carried the whole batch
+    assert 1 < len(smtp_sink.connections) <= 4  # the first, then more (smtp.connections = 4) side by side
+
+
+def test_one_connection_carries_the_whole_batch_when_so_configured(desk: Desk, smtp_sink: SmtpSink) -> None:
+    desk.ingest("01", "06", "03")
+
+    report = desk.send(plain(smtp_sink, connections=1))
+
+    assert report.sent == len(desk.rows()) > 1
+    assert len(smtp_sink.connections) == 1
 
 
 def test_the_clients_ack_threads_to_their_mail_and_says_it_is_automatic(desk: Desk, smtp_sink: SmtpSink) -> None:
@@ -224,7 +233,7 @@ def test_server_going_away_mid_batch_then_back_every_mail_once(desk: Desk, smtp_
     desk.ingest("01", "03")  # four mails
     smtp_sink.go_down_after(2)
 
-    report = desk.send(plain(smtp_sink))
+    report = desk.send(plain(smtp_sink, connections=1))
 
     assert (report.sent, report.deferred) == (2, 1)
     assert "421 4.3.2" in report.stopped
@@ -241,11 +250,64 @@ def test_server_going_away_mid_batch_then_back_every_mail_once(desk: Desk, smtp_
     assert smtp_sink.count_by_message_id() == {row.message_id: 1 for row in desk.rows()}
 
 
+def test_server_going_away_under_several_connections_loses_nothing_and_sends_each_mail_once(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    """Each connection defers at most the mail it held when the server went; the mails not yet
+    taken are given back untried; once the server is back, every mail arrives exactly once."""
+    desk.ingest("01", "03", "06", "02")
+    for n in range(16):
+        desk.queue(draft((f"client{n}@acme-retail.example",)))
+    total = len(desk.rows())
+    smtp_sink.go_down_after(3)
+
+    report = desk.send(plain(smtp_sink, connections=4))
+
+    assert "421 4.3.2" in report.stopped and report.failed == 0
+    rows = desk.rows()
+    assert report.sent == sum(r.status == "sent" for r in rows) >= 3
+    assert 1 <= report.deferred <= 4 and report.sent + report.deferred < total
+    pending = [r for r in rows if r.status == "pending"]
+    assert sorted(r.attempts for r in pending) == [0] * (len(pending) - report.deferred) + [1] * report.deferred
+
+    smtp_sink.start()
+    desk.clock.advance(minutes=5)
+    again = desk.send(plain(smtp_sink, connections=4))
+    assert (again.sent, again.deferred, again.failed) == (total - report.sent, 0, 0)
+    assert smtp_sink.count_by_message_id() == {row.message_id: 1 for row in desk.rows()}
+
+
+def test_several_connections_never_send_a_persons_next_mail_before_the_one_before(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    """Mail to one person goes out in the order it was queued, whichever connection carries it."""
+    desk.ingest("01")
+    queued = [desk.queue(draft((f"client{n % 3}@acme-retail.example",), text=f"mail {n}")) for n in range(24)]
+
+    report = desk.send(plain(smtp_sink, connections=4))
+
+    assert report.sent == len(desk.rows()) and 1 < len(smtp_sink.connections) <= 4
+    for n in range(3):
+        got = [str(r.message["Message-ID"]) for r in smtp_sink.to(f"client{n}@acme-retail.example")]
+        assert got == [q.message_id for q in queued if q.to == (f"client{n}@acme-retail.example",)]
+
+
+def test_connections_beyond_the_relays_limit_stay_out_and_the_others_send_everything(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    desk.ingest("01", "03", "06")
+    smtp_sink.max_connections = 2
+
+    report = desk.send(plain(smtp_sink, connections=4))
+
+    assert (report.sent, report.deferred, report.failed, report.stopped) == (len(desk.rows()), 0, 0, "")
+    assert smtp_sink.refused_connections >= 1 and len(smtp_sink.connections) == 2
+    assert all(row.attempts == 1 for row in desk.rows())  # a refused connection cost no mail an attempt
+    assert set(smtp_sink.count_by_message_id().values()) == {1}
+
+
 def test_a_connection_the_server_hung_up_between_mails_is_reopened(desk: Desk, smtp_sink: SmtpSink) -> None:
     desk.ingest("01", "03")
     smtp_sink.hang_up_after_each_mail()
 
-    report = desk.send(plain(smtp_sink))
+    report = desk.send(plain(smtp_sink, connections=1))
 
     assert (report.sent, report.deferred, report.failed) == (4, 0, 0)
     assert len(smtp_sink.connections) == 4

@@ -4,22 +4,32 @@ The rule is *never lose, never double-send*, and where the two collide,
 never lose. How each step serves it:
 
 - **Claim before sending.** Due rows (``pending``, ``next_attempt_at`` NULL
-  or past), up to ``CLAIM_BATCH`` at a time, get ``attempts + 1`` and a
+  or past), up to ``CLAIM_BATCH`` per connection at a time, get ``attempts + 1`` and a
   lease (``next_attempt_at = now + LEASE``) in a committed transaction
   before a byte goes out. The claim is a compare-and-set (``UPDATE …
   RETURNING`` under the due condition) and, on PostgreSQL, the rows are
   selected ``FOR UPDATE SKIP LOCKED``: two workers never take the same row,
   on SQLite or PostgreSQL. Rows claimed but not tried when a batch stops are
   given back at once, with no attempt counted.
-- **One row at a time.** Each outcome is committed as soon as the server
-  has answered: ``sent`` with ``sent_at`` and the server's reply (a commit
-  that does not wait for the disk: ``Store.relaxed``; a crash of the
-  machine, not of mailflow, may forget it, and the mail goes once more); a
-  temporary failure stays ``pending`` with ``next_attempt_at = now +
-  backoff(attempts)`` (1, 2, 4 … minutes, at most an hour; after
-  ``smtp.max_attempts`` attempts, about a day, it is ``failed``); a
-  permanent failure is ``failed`` with the server's answer. A ``sent`` row
-  is never selected again; a ``blocked`` row never at all.
+- **One row at a time per connection.** Each outcome is committed as soon
+  as the server has answered: ``sent`` with ``sent_at`` and the server's
+  reply (a commit that does not wait for the disk: ``Store.relaxed``; a
+  crash of the machine, not of mailflow, may forget it, and the mail goes
+  once more); a temporary failure stays ``pending`` with
+  ``next_attempt_at = now + backoff(attempts)`` (1, 2, 4 … minutes, at most
+  an hour; after ``smtp.max_attempts`` attempts, about a day, it is
+  ``failed``); a permanent failure is ``failed`` with the server's answer.
+  A ``sent`` row is never selected again; a ``blocked`` row never at all.
+- **Several connections, one person's mail in order.** Up to
+  ``smtp.connections`` connections carry a batch side by side, because a
+  mail is three or four round trips to the relay and a backlog after an
+  outage (thousands of acknowledgements) would otherwise wait on them one
+  after another. The others open only after the first connection has
+  delivered a mail, so a server that is down still costs one attempt; one
+  the server will not take (a per-client connection limit) is dropped
+  without touching a mail. A mail is never sent while an earlier mail to
+  any of its recipients is still on its way, so nobody reads our second
+  mail before our first.
 - **The window that remains (at-least-once).** If the process dies, or the
   database cannot be written, after the server accepted a mail but before
   ``sent`` is committed, the row is still ``pending`` under its lease and
@@ -37,6 +47,8 @@ never lose. How each step serves it:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,16 +58,25 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.config import SmtpConfig
-from mailflow.send.smtp import ConnectionFailure, PermanentFailure, SmtpSession, TemporaryFailure, envelope_sender
+from mailflow.send.smtp import (
+    AsyncSmtpSession,
+    ConnectionFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    check_security,
+    envelope_sender,
+)
 from mailflow.store.session import Store, StoreError, db_reason
 from mailflow.store.tables import Outbox
 
 LEASE = timedelta(minutes=10)  # far beyond CLAIM_BATCH mails' connect + send timeouts
-CLAIM_BATCH = 10  # rows claimed per transaction
+CLAIM_BATCH = 10  # rows claimed per transaction, per connection
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 
 __all__ = ["LEASE", "SendReport", "backoff", "send_pending"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,63 +114,146 @@ def send_pending(
     now: Callable[[], datetime],
     limit: int | None = None,
 ) -> SendReport:
-    """Send every due outbox row (at most ``limit``), oldest first, over one SMTP connection.
+    """Send every due outbox row (at most ``limit``), oldest first, over up to ``smtp.connections`` connections.
 
     Raises ConfigError (nothing touched) for an unusable configuration and
     StoreError when the database fails; SMTP trouble is reported, not raised.
     """
     mail_from = envelope_sender(config)
-    sent = deferred = failed = 0
-    lines: list[str] = []
-    stopped = ""
-    tried = 0
-    # A row deferred by a minute must not come round again in a long batch. (Rows sent or failed
-    # are not pending any more: only the deferred need naming, and there are few.)
-    deferred_ids: set[int] = set()
-    claimed: list[_Claim] = []  # taken under a lease, not yet tried
+    check_security(config)
+    batch = _Batch(store, now, limit, config.connections)
     try:
-        with SmtpSession(config, password) as smtp:  # connects lazily: no due mail, no connection
-            while limit is None or tried < limit:
-                if not claimed:
-                    want = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - tried)
-                    claimed = _claim(store, now(), deferred_ids, want)
-                    if not claimed:
-                        break
-                claim = claimed.pop(0)
-                tried += 1
-                try:
-                    if not claim.recipients:
-                        raise PermanentFailure("no recipient address in the outbox row")
-                    delivery = smtp.send(claim.raw, mail_from=mail_from, recipients=claim.recipients)
-                except PermanentFailure as err:
-                    _finish(store, claim, status="failed", reason=str(err), at=None)
-                    failed += 1
-                    lines.append(f"{claim.message_id}: failed: {err}")
-                except TemporaryFailure as err:
-                    if claim.attempts >= config.max_attempts:
-                        reason = f"gave up after {claim.attempts} attempts: {err}"
-                        _finish(store, claim, status="failed", reason=reason, at=None)
-                        failed += 1
-                        lines.append(f"{claim.message_id}: failed: {reason}")
-                    else:
-                        retry_at = now() + backoff(claim.attempts)
-                        _finish(store, claim, status="pending", reason=str(err), at=None, next_attempt_at=retry_at)
-                        deferred_ids.add(claim.id)
-                        deferred += 1
-                        lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
-                                     f"(attempt {claim.attempts}): {err}")
-                    if isinstance(err, ConnectionFailure):
-                        stopped = str(err)
-                        break
-                else:
-                    _finish(store, claim, status="sent", reason=delivery.line(), at=now(), sent=True)
-                    sent += 1
-                    if delivery.refused:
-                        lines.append(f"{claim.message_id}: sent, but {delivery.line()}")
+        asyncio.run(_send_all(batch, config, password, mail_from))
     finally:
-        if claimed:  # the batch stopped (server down, a failure): no attempt was made for these
-            _release(store, claimed)
-    return SendReport(sent=sent, deferred=deferred, failed=failed, lines=tuple(lines), stopped=stopped)
+        if batch.claimed:  # the batch stopped (server down, a failure): no attempt was made for these
+            _release(store, batch.claimed)
+    return SendReport(sent=batch.sent, deferred=batch.deferred, failed=batch.failed, lines=tuple(batch.lines),
+                      stopped=batch.stopped)
+
+
+class _Batch:
+    """The rows claimed and not yet tried, what is on its way, and the tally, shared by the connections."""
+
+    def __init__(self, store: Store, now: Callable[[], datetime], limit: int | None, connections: int) -> None:
+        self.store, self.now, self.limit, self.connections = store, now, limit, connections
+        self.claimed: list[_Claim] = []  # taken under a lease, not yet tried, oldest first
+        self.sending: set[str] = set()  # recipients of the mails on their way now
+        # A row deferred by a minute must not come round again in a long batch. (Rows sent or failed
+        # are not pending any more: only the deferred need naming, and there are few.)
+        self.deferred_ids: set[int] = set()
+        self.tried = self.sent = self.deferred = self.failed = 0
+        self.lines: list[str] = []
+        self.stopped = ""  # why the batch stopped early: the server unreachable
+        self.broken = False  # a connection failed with an error of ours (the database): stop taking mail
+        self.delivered = asyncio.Event()  # a first mail went: more connections may open
+        self._drained = False  # the database had no more due rows
+        self._changed = asyncio.Condition()
+
+    async def take(self) -> _Claim | None:
+        """The oldest claimed mail none of whose recipients is being sent to; None when the batch is over."""
+        while not (self.stopped or self.broken) and (self.limit is None or self.tried < self.limit):
+            claim = next((c for c in self.claimed if self.sending.isdisjoint(_keys(c))), None)
+            if claim is not None:
+                self.claimed.remove(claim)
+                self.sending.update(_keys(claim))
+                self.tried += 1
+                return claim
+            if not self._drained and len(self.claimed) < self.connections:  # too few to keep them all busy
+                want = CLAIM_BATCH * self.connections - len(self.claimed)
+                if self.limit is not None:
+                    want = min(want, self.limit - self.tried - len(self.claimed))
+                more = _claim(self.store, self.now(), self.deferred_ids, want) if want > 0 else []
+                self.claimed += more
+                self._drained = not more
+                continue
+            if not self.claimed:
+                return None
+            async with self._changed:  # all the claimed go to people a mail is on its way to: wait for it
+                await self._changed.wait()
+        return None
+
+    async def done(self, claim: _Claim) -> None:
+        self.sending.difference_update(_keys(claim))
+        async with self._changed:
+            self._changed.notify_all()
+
+
+def _keys(claim: _Claim) -> set[str]:
+    return {address.lower() for address in claim.recipients}
+
+
+async def _send_all(batch: _Batch, config: SmtpConfig, password: str, mail_from: str) -> None:
+    """One connection until a mail has gone, then up to ``smtp.connections`` side by side."""
+    first = asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=False))
+    delivered = asyncio.create_task(batch.delivered.wait())
+    await asyncio.wait({first, delivered}, return_when=asyncio.FIRST_COMPLETED)
+    delivered.cancel()
+    tasks = [first]
+    if batch.delivered.is_set() and not first.done():  # as many more as there is mail waiting for them
+        tasks += [asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=True))
+                  for _ in range(min(config.connections - 1, len(batch.claimed)))]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _connection(batch: _Batch, smtp: AsyncSmtpSession, mail_from: str, *, opened: bool) -> None:
+    """Send mail after mail over one connection until the batch is over.
+
+    ``opened``: connect before taking a mail, so a connection the server
+    refuses (beyond its limit per client) simply does not join the batch.
+    """
+    try:
+        if opened:
+            try:
+                await smtp.open()
+            except TemporaryFailure as err:
+                log.info("an extra connection to the relay was refused (%s); sending on the others", err)
+                return
+        while (claim := await batch.take()) is not None:
+            try:
+                await _send_one(batch, smtp, claim, mail_from)
+            finally:
+                await batch.done(claim)
+    except BaseException:
+        batch.broken = True  # the others finish the mail they hold and stop
+        raise
+    finally:
+        await smtp.close()
+
+
+async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_from: str) -> None:
+    store, config = batch.store, smtp.config
+    try:
+        if not claim.recipients:
+            raise PermanentFailure("no recipient address in the outbox row")
+        delivery = await smtp.send(claim.raw, mail_from=mail_from, recipients=claim.recipients)
+    except PermanentFailure as err:
+        _finish(store, claim, status="failed", reason=str(err), at=None)
+        batch.failed += 1
+        batch.lines.append(f"{claim.message_id}: failed: {err}")
+    except TemporaryFailure as err:
+        if claim.attempts >= config.max_attempts:
+            reason = f"gave up after {claim.attempts} attempts: {err}"
+            _finish(store, claim, status="failed", reason=reason, at=None)
+            batch.failed += 1
+            batch.lines.append(f"{claim.message_id}: failed: {reason}")
+        else:
+            retry_at = batch.now() + backoff(claim.attempts)
+            _finish(store, claim, status="pending", reason=str(err), at=None, next_attempt_at=retry_at)
+            batch.deferred_ids.add(claim.id)
+            batch.deferred += 1
+            batch.lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
+                               f"(attempt {claim.attempts}): {err}")
+        if isinstance(err, ConnectionFailure):
+            batch.stopped = batch.stopped or str(err)
+    else:
+        _finish(store, claim, status="sent", reason=delivery.line(), at=batch.now(), sent=True)
+        batch.sent += 1
+        batch.delivered.set()
+        if delivery.refused:
+            batch.lines.append(f"{claim.message_id}: sent, but {delivery.line()}")
 
 
 def _claim(store: Store, now: datetime, skip: set[int], want: int) -> list[_Claim]:

@@ -115,6 +115,28 @@ class AsyncSmtpSession:
         self._helo = config.helo_name or envelope_sender(config).rpartition("@")[2]
         self._client: aiosmtplib.SMTP | None = None
 
+    @property
+    def config(self) -> SmtpConfig:
+        return self._config
+
+    async def open(self) -> None:
+        """Connect and greet now rather than at the first mail; raises ConnectionFailure like ``send``.
+
+        A relay that limits connections per client refuses the extra one at
+        its banner or at EHLO (421): this is where that shows.
+        """
+        if self._client is None or not self._client.is_connected:
+            await self._connect()
+        client = self._client
+        assert client is not None
+        if client.is_ehlo_or_helo_needed:
+            try:
+                await client.ehlo()
+            except (SMTPException, OSError) as err:
+                client.close()
+                self._client = None
+                raise ConnectionFailure(f"{self._where}: {self._why(err)}") from None
+
     async def send(self, raw: bytes, *, mail_from: str, recipients: Sequence[str]) -> Delivery:
         """Send ``raw`` unchanged; raises TemporaryFailure, ConnectionFailure or PermanentFailure."""
         if not recipients:
