@@ -24,12 +24,12 @@ never lose. How each step serves it:
   ``smtp.connections`` connections carry a batch side by side, because a
   mail is three or four round trips to the relay and a backlog after an
   outage (thousands of acknowledgements) would otherwise wait on them one
-  after another. The others open only after the first connection has
-  delivered a mail, so a server that is down still costs one attempt; one
-  the server will not take (a per-client connection limit) is dropped
-  without touching a mail. A mail is never sent while an earlier mail to
-  any of its recipients is still on its way, so nobody reads our second
-  mail before our first.
+  after another. The others open only after the server has answered the
+  first connection's first mail, so a server that is down still costs one
+  attempt; one the server will not take (a per-client connection limit)
+  is dropped without touching a mail. A mail is never sent while an
+  earlier mail to any of its recipients is still on its way, so nobody
+  reads our second mail before our first.
 - **The window that remains (at-least-once).** If the process dies, or the
   database cannot be written, after the server accepted a mail but before
   ``sent`` is committed, the row is still ``pending`` under its lease and
@@ -145,7 +145,7 @@ class _Batch:
         self.lines: list[str] = []
         self.stopped = ""  # why the batch stopped early: the server unreachable
         self.broken = False  # a connection failed with an error of ours (the database): stop taking mail
-        self.delivered = asyncio.Event()  # a first mail went: more connections may open
+        self.answered = asyncio.Event()  # the server answered a first mail: more connections may open
         self._drained = False  # the database had no more due rows
         self._changed = asyncio.Condition()
 
@@ -183,13 +183,13 @@ def _keys(claim: _Claim) -> set[str]:
 
 
 async def _send_all(batch: _Batch, config: SmtpConfig, password: str, mail_from: str) -> None:
-    """One connection until a mail has gone, then up to ``smtp.connections`` side by side."""
+    """One connection until the server has answered a mail, then up to ``smtp.connections`` side by side."""
     first = asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=False))
-    delivered = asyncio.create_task(batch.delivered.wait())
-    await asyncio.wait({first, delivered}, return_when=asyncio.FIRST_COMPLETED)
-    delivered.cancel()
+    answered = asyncio.create_task(batch.answered.wait())
+    await asyncio.wait({first, answered}, return_when=asyncio.FIRST_COMPLETED)
+    answered.cancel()
     tasks = [first]
-    if batch.delivered.is_set() and not first.done():  # as many more as there is mail waiting for them
+    if batch.answered.is_set() and not first.done():  # as many more as there is mail waiting for them
         tasks += [asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=True))
                   for _ in range(min(config.connections - 1, len(batch.claimed)))]
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -248,12 +248,13 @@ async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_f
                                f"(attempt {claim.attempts}): {err}")
         if isinstance(err, ConnectionFailure):
             batch.stopped = batch.stopped or str(err)
+            return
     else:
         _finish(store, claim, status="sent", reason=delivery.line(), at=batch.now(), sent=True)
         batch.sent += 1
-        batch.delivered.set()
         if delivery.refused:
             batch.lines.append(f"{claim.message_id}: sent, but {delivery.line()}")
+    batch.answered.set()  # sent, or refused for this mail alone: the server takes mail from us
 
 
 def _claim(store: Store, now: datetime, skip: set[int], want: int) -> list[_Claim]:
