@@ -290,6 +290,22 @@ def test_several_connections_never_send_a_persons_next_mail_before_the_one_befor
         assert got == [q.message_id for q in queued if q.to == (f"client{n}@acme-retail.example",)]
 
 
+def test_mail_refused_for_good_is_still_sent_over_several_connections(desk: Desk, smtp_sink: SmtpSink) -> None:
+    """A 5xx for a mail is the server answering: it takes mail from us, so more connections open."""
+    for n in range(12):
+        smtp_sink.refuse(f"client{n}@acme-retail.example", "550 5.1.1 User unknown")
+    desk.ingest("01")
+    with desk.store.session() as session:
+        session.execute(update(Outbox).values(status="sent"))  # only the hand-made mails below are due
+    for n in range(12):
+        desk.queue(draft((f"client{n}@acme-retail.example",)))
+
+    report = desk.send(plain(smtp_sink, connections=4))
+
+    assert (report.sent, report.deferred, report.failed) == (0, 0, 12)
+    assert len(smtp_sink.connections) > 1
+
+
 def test_connections_beyond_the_relays_limit_stay_out_and_the_others_send_everything(
         desk: Desk, smtp_sink: SmtpSink) -> None:
     desk.ingest("01", "03", "06")
