@@ -290,6 +290,22 @@ def test_several_connections_never_send_a_persons_next_mail_before_the_one_befor
         assert got == [q.message_id for q in queued if q.to == (f"client{n}@acme-retail.example",)]
 
 
+def test_a_mail_to_two_people_keeps_its_place_in_both_their_orders(desk: Desk, smtp_sink: SmtpSink) -> None:
+    """A mail to ann and bo waits while bo's earlier mail is on its way; ann's later mail waits for it."""
+    ann, bo = "ann@acme-retail.example", "bo@acme-retail.example"
+    desk.ingest("01")
+    queued = []
+    for n in range(20):
+        queued += [desk.queue(draft((bo,), text=f"{n}: to bo")), desk.queue(draft((ann,), cc=(bo,), text=f"{n}: to both")),
+                   desk.queue(draft((ann,), text=f"{n}: to ann"))]
+
+    assert desk.send(plain(smtp_sink, connections=4)).sent == len(desk.rows())
+
+    for person in (ann, bo):
+        got = [str(r.message["Message-ID"]) for r in smtp_sink.received if person in r.rcpt_tos]
+        assert got == [q.message_id for q in queued if person in (*q.to, *q.cc)]
+
+
 def test_mail_refused_for_good_is_still_sent_over_several_connections(desk: Desk, smtp_sink: SmtpSink) -> None:
     """A 5xx for a mail is the server answering: it takes mail from us, so more connections open."""
     for n in range(12):

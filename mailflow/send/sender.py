@@ -27,9 +27,9 @@ never lose. How each step serves it:
   after another. The others open only after the server has answered the
   first connection's first mail, so a server that is down still costs one
   attempt; one the server will not take (a per-client connection limit)
-  is dropped without touching a mail. A mail is never sent while an
-  earlier mail to any of its recipients is still on its way, so nobody
-  reads our second mail before our first.
+  is dropped without touching a mail. A mail waits while an earlier mail
+  to any of its recipients is on its way or still waiting, so everyone
+  gets our mail in the order it was queued.
 - **The window that remains (at-least-once).** If the process dies, or the
   database cannot be written, after the server accepted a mail but before
   ``sent`` is committed, the row is still ``pending`` under its lease and
@@ -152,7 +152,7 @@ class _Batch:
     async def take(self) -> _Claim | None:
         """The oldest claimed mail none of whose recipients is being sent to; None when the batch is over."""
         while not (self.stopped or self.broken) and (self.limit is None or self.tried < self.limit):
-            claim = next((c for c in self.claimed if self.sending.isdisjoint(_keys(c))), None)
+            claim = self._first_free()
             if claim is not None:
                 self.claimed.remove(claim)
                 self.sending.update(_keys(claim))
@@ -172,8 +172,21 @@ class _Batch:
                 await self._changed.wait()
         return None
 
-    async def done(self, claim: _Claim) -> None:
-        self.sending.difference_update(_keys(claim))
+    def _first_free(self) -> _Claim | None:
+        """The oldest claim whose recipients have no mail on its way, nor one waiting before it."""
+        busy = set(self.sending)
+        for claim in self.claimed:
+            keys = _keys(claim)
+            if busy.isdisjoint(keys):
+                return claim
+            busy |= keys  # its recipients' later mail waits for it
+        return None
+
+    async def done(self, claim: _Claim | None, *, broken: bool = False) -> None:
+        """A mail's attempt is over (or, ``broken``, this connection stops the batch): wake the waiting."""
+        if claim is not None:
+            self.sending.difference_update(_keys(claim))
+        self.broken = self.broken or broken
         async with self._changed:
             self._changed.notify_all()
 
@@ -214,10 +227,12 @@ async def _connection(batch: _Batch, smtp: AsyncSmtpSession, mail_from: str, *, 
         while (claim := await batch.take()) is not None:
             try:
                 await _send_one(batch, smtp, claim, mail_from)
-            finally:
-                await batch.done(claim)
+            except BaseException:
+                await batch.done(claim, broken=True)  # the others finish the mail they hold and stop
+                raise
+            await batch.done(claim)
     except BaseException:
-        batch.broken = True  # the others finish the mail they hold and stop
+        await batch.done(None, broken=True)
         raise
     finally:
         await smtp.close()
