@@ -55,6 +55,9 @@ class ImapConfig:
     oauth2: OAuth2Config = field(default_factory=OAuth2Config)  # [imap.oauth2]
 
 
+MAX_SMTP_CONNECTIONS = 20  # relays commonly allow a client 10 to 20 connections at once
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str = ""
@@ -257,6 +260,9 @@ def _validate(config: Config) -> None:
     for key in ("timeout", "max_attempts", "connections"):
         if getattr(config.smtp, key) < 1:
             raise ConfigError(f"{config.source}: smtp.{key}: expected a positive number, got {getattr(config.smtp, key)}")
+    if config.smtp.connections > MAX_SMTP_CONNECTIONS:
+        raise ConfigError(f"{config.source}: smtp.connections: at most {MAX_SMTP_CONNECTIONS} (relays refuse more "
+                          f"from one client), got {config.smtp.connections}")
     try:
         from zoneinfo import ZoneInfo
 

@@ -37,6 +37,8 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
         ("[imap]\nport = \"993\"\n", "m.toml: imap.port: expected int, got '993'"),
         ("[smtp]\nsecurity = \"tls\"\n", "m.toml: smtp.security: expected one of ssl, starttls, none, got 'tls'"),
         ("[mystery]\n", "m.toml: unknown section [mystery]"),
+        ("[smtp]\nconnections = 0\n", "m.toml: smtp.connections: expected a positive number, got 0"),
+        ("[smtp]\nconnections = 64\n", "m.toml: smtp.connections: at most 20 (relays refuse more from one client), got 64"),
         ("[general]\ntimezone = \"Mars/Olympus\"\n", "m.toml: general.timezone: unknown time zone 'Mars/Olympus'"),
         ("[imap\n", "m.toml: "),
     ],
