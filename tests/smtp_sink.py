@@ -8,6 +8,7 @@ hang up on an idle connection, insist on STARTTLS and AUTH.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections import Counter
@@ -52,6 +53,8 @@ class _Handler:
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
         sink = self.sink
+        if sink.latency:
+            await asyncio.sleep(sink.latency)
         sink.connections.add(session.peer)
         if sink._hang_up_idle and sink._carried.get(id(session)):
             server.transport.close()  # as if an idle timeout struck between two mails
@@ -109,6 +112,7 @@ class SmtpSink:
     refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> RCPT answer
     connections: set[object] = field(default_factory=set)  # client (address, port) pairs seen
     max_connections: int | None = None  # more sessions at once are refused at EHLO (421), as relays limit a client
+    latency: float = 0.0  # seconds each mail's MAIL FROM takes to answer, as a relay across a network would
     refused_connections: int = 0
     _live: set[int] = field(default_factory=set)  # sessions past EHLO and not yet QUIT, when counting
     controller: Controller | None = None

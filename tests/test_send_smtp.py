@@ -125,6 +125,7 @@ def demo_message_id(number: str) -> str:
 def test_every_queued_mail_reaches_the_server_byte_for_byte_on_its_envelope(desk: Desk, smtp_sink: SmtpSink) -> None:
     desk.ingest("01", "06", "03")
     queued = desk.rows()
+    smtp_sink.latency = 0.01  # the first connection cannot finish the batch before the others are up
 
     report = desk.send(plain(smtp_sink))
 
@@ -281,6 +282,7 @@ def test_several_connections_never_send_a_persons_next_mail_before_the_one_befor
     """Mail to one person goes out in the order it was queued, whichever connection carries it."""
     desk.ingest("01")
     queued = [desk.queue(draft((f"client{n % 3}@acme-retail.example",), text=f"mail {n}")) for n in range(24)]
+    smtp_sink.latency = 0.01  # the first connection cannot finish the batch before the others are up
 
     report = desk.send(plain(smtp_sink, connections=4))
 
@@ -315,6 +317,7 @@ def test_mail_refused_for_good_is_still_sent_over_several_connections(desk: Desk
         session.execute(update(Outbox).values(status="sent"))  # only the hand-made mails below are due
     for n in range(12):
         desk.queue(draft((f"client{n}@acme-retail.example",)))
+    smtp_sink.latency = 0.01  # the first connection cannot finish the batch before the others are up
 
     report = desk.send(plain(smtp_sink, connections=4))
 
@@ -326,6 +329,7 @@ def test_connections_beyond_the_relays_limit_stay_out_and_the_others_send_everyt
         desk: Desk, smtp_sink: SmtpSink) -> None:
     desk.ingest("01", "03", "06")
     smtp_sink.max_connections = 2
+    smtp_sink.latency = 0.01  # the first connection cannot finish the batch before the others are up
 
     report = desk.send(plain(smtp_sink, connections=4))
 
