@@ -5,8 +5,8 @@ by its sha256 alone; the client's file name lives only in the database.
 
 A mail's attachments are written by a thread beside the one recording the
 mail (``save_blob_soon``), and the transaction that names them commits only
-once they are on disk: writing and fsyncing each file was a tenth of
-ingest's time, spent waiting on the disk while the mail could go on.
+once they are on disk: writing and fsyncing each file was 13% of the
+recording process's time, spent waiting on the disk while the mail could go on.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from mailflow.errors import BlobError
 from mailflow.store.session import transaction_state
 
 _WRITES_KEY = "mailflow.blob_writes"
-WRITERS = 2  # threads writing blobs: the disk syncs two files about as fast as one
+WRITERS = 2  # threads writing blobs: one file's fsync need not hold up the next file's write
 
 
 def blob_path(sha256: str) -> str:
