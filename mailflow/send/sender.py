@@ -4,9 +4,9 @@ The rule is *never lose, never double-send*, and where the two collide,
 never lose. How each step serves it:
 
 - **Claim before sending.** Due rows (``pending``, ``next_attempt_at`` NULL
-  or past), up to ``CLAIM_BATCH`` per connection at a time, get ``attempts + 1`` and a
-  lease (``next_attempt_at = now + LEASE``) in a committed transaction
-  before a byte goes out. The claim is a compare-and-set (``UPDATE …
+  or past), up to ``CLAIM_BATCH`` per connection at a time, get
+  ``attempts + 1`` and a lease (``next_attempt_at = now + LEASE``) in a
+  committed transaction before a byte goes out. The claim is a compare-and-set (``UPDATE …
   RETURNING`` under the due condition) and, on PostgreSQL, the rows are
   selected ``FOR UPDATE SKIP LOCKED``: two workers never take the same row,
   on SQLite or PostgreSQL. Rows claimed but not tried when a batch stops are
