@@ -241,7 +241,10 @@ def attach_files(
             add_event(session, requirement_id, at=now, actor=SYSTEM_ACTOR, kind="attachment_skipped",
                       detail=f"{att.filename}: {att.size} bytes exceeds the {max_bytes}-byte limit; kept in the raw message")
             continue
-        rel = save_blob_soon(session, root, att.sha256, att.data) if att.data is not None else blob_path(att.sha256)  # spooled
+        if att.data is None:  # spooled: already in the store
+            rel = blob_path(att.sha256)
+        else:
+            rel = save_blob_soon(session, root, att.sha256, att.data)
         row = Attachment(requirement_id=requirement_id, message=message, filename=att.filename,
                          content_type=att.content_type, size=att.size, sha256=att.sha256, path=rel)
         session.add(row)

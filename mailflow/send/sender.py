@@ -63,7 +63,6 @@ from mailflow.send.smtp import (
     ConnectionFailure,
     PermanentFailure,
     TemporaryFailure,
-    check_security,
     envelope_sender,
 )
 from mailflow.store.session import Store, StoreError, db_reason
@@ -120,7 +119,6 @@ def send_pending(
     StoreError when the database fails; SMTP trouble is reported, not raised.
     """
     mail_from = envelope_sender(config)
-    check_security(config)
     batch = _Batch(store, now, limit, config.connections)
     try:
         asyncio.run(_send_all(batch, config, password, mail_from))
@@ -196,7 +194,12 @@ def _keys(claim: _Claim) -> set[str]:
 
 
 async def _send_all(batch: _Batch, config: SmtpConfig, password: str, mail_from: str) -> None:
-    """One connection until the server has answered a mail, then up to ``smtp.connections`` side by side."""
+    """One connection until the server has answered a mail, then up to ``smtp.connections`` side by side.
+
+    The first session is made before anything is claimed, so an unusable
+    configuration (clear text to a remote relay, a CA file that will not
+    load) raises ConfigError with nothing touched.
+    """
     first = asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=False))
     answered = asyncio.create_task(batch.answered.wait())
     await asyncio.wait({first, answered}, return_when=asyncio.FIRST_COMPLETED)
