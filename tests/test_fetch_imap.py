@@ -210,25 +210,61 @@ def test_a_crash_between_commit_and_flag_costs_nothing_and_doubles_nothing(
     class Killed(Exception):
         pass
 
-    def die_after_committing_the_third(self, uid, outcome, tally):  # noqa: ANN001, ANN202
-        if uid == 3:
-            raise Killed("process killed after the commit, before the flag")
-        return real(self, uid, outcome, tally)
+    def die_after_committing(self, taken, tally):  # noqa: ANN001, ANN202
+        raise Killed("process killed after the commit, before the flags")
 
-    monkeypatch.setattr(ImapMailbox, "_settle", die_after_committing_the_third)
+    monkeypatch.setattr(ImapMailbox, "_settle", die_after_committing)
     crashed = _poll(config, expect=None)
     assert isinstance(crashed.exception, Killed)
-    # The four were committed together; #3 and #4 are neither flagged nor checkpointed.
+    # The four were committed together; none is flagged or checkpointed.
     assert len(_incoming(config)) == 4
-    assert SEEN not in dovecot.flags()[3] and SEEN not in dovecot.flags()[4]
+    assert not any(SEEN in f for f in dovecot.flags().values())
 
     monkeypatch.setattr(ImapMailbox, "_settle", real)
     after = _summary(_poll(config))
-    assert (after["fetched"], after["duplicates"], after["new"]) == (2, 2, 0)  # #3 and #4 recognised
+    assert (after["fetched"], after["duplicates"], after["new"]) == (4, 4, 0)  # all four recognised
     assert len(_incoming(config)) == 4
     assert all(SEEN in f for f in dovecot.flags().values())
-    assert set(smtp_sink.count_by_message_id().values()) == {1}  # #3 was answered once, not twice
+    assert set(smtp_sink.count_by_message_id().values()) == {1}  # each was answered once, not twice
     assert len(smtp_sink.to("user3@huaxin.example")) == 1
+
+
+def test_a_stop_in_the_middle_of_reporting_a_group_checkpoints_only_what_was_reported(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    """The daemon stops by raising from on_outcome: the rest of the group is flagged, but comes again."""
+    config = load_config(_configure(config_file, dovecot, None))
+    dovecot.append_many("INBOX", [_mail(n, sender=f"user{n}@huaxin.example") for n in range(1, 5)])
+    rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: NOW)
+    seen = []
+
+    def stop_after_the_second(outcome: pipeline.Outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    try:
+        with ImapMailbox(config.imap) as box:
+            with pytest.raises(KeyboardInterrupt):
+                box.poll(rt, on_outcome=stop_after_the_second)
+            again = box.poll(rt)
+    finally:
+        rt.store.close()
+    assert [o.kind for o in seen] == [pipeline.NEW, pipeline.NEW]
+    assert all(SEEN in f for f in dovecot.flags().values())  # the group was settled together
+    assert [o.kind for o in again.outcomes] == [pipeline.DUPLICATE, pipeline.DUPLICATE]  # #3, #4 not reported yet
+
+
+def test_a_folder_the_server_refuses_names_each_mail_and_still_marks_it_seen(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    config = _configure(config_file, dovecot, None, imap='processed_folder = "bad..name"\n')
+    dovecot.append_many("INBOX", [_mail(n, sender=f"user{n}@huaxin.example") for n in range(1, 4)])
+    result = _poll(config)
+    assert _summary(result)["new"] == 3
+    for uid in (1, 2, 3):
+        assert f"imap:default/INBOX#{uid}: stored, but the server refused to move it to 'bad..name'" in result.stderr
+    assert dovecot.uids("INBOX") == [1, 2, 3]  # not moved, not lost
+    assert all(SEEN in f for f in dovecot.flags().values())
+    assert _summary(_poll(config))["fetched"] == 0
 
 
 def test_sigkill_in_the_middle_of_a_batch_then_restart_processes_every_mail_exactly_once(

@@ -62,17 +62,17 @@ class Folders:
         self._exists.add(name)
         return name
 
-    def move(self, uid: int, folder: str) -> None:
-        """MOVE when the server has it; else COPY, flag \\Deleted and (UIDPLUS) expunge this UID only."""
+    def move(self, uids: list[int], folder: str) -> None:
+        """MOVE when the server has it; else COPY, flag \\Deleted and (UIDPLUS) expunge these UIDs only."""
         client = self._client
         name = self.ensure(folder)
         if client.has_capability("MOVE"):
-            client.move([uid], name)
+            client.move(uids, name)
             return
-        client.copy([uid], name)
-        client.add_flags([uid], [DELETED], silent=True)
+        client.copy(uids, name)
+        client.add_flags(uids, [DELETED], silent=True)
         if client.has_capability("UIDPLUS"):
-            client.uid_expunge([uid])  # never a plain EXPUNGE: it would take mail others marked deleted
+            client.uid_expunge(uids)  # never a plain EXPUNGE: it would take mail others marked deleted
 
     def _personal(self) -> tuple[str, str]:
         if self._namespace is None:
