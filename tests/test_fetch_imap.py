@@ -123,6 +123,31 @@ def test_a_backlog_of_200_mails_is_stored_answered_and_flagged_once(
     assert len(_incoming(config)) == 200 and len(smtp_sink.received) == first["sent"]
 
 
+def test_a_relay_that_is_down_after_the_poll_costs_one_attempt_and_loses_nothing(
+        config_file: Path, dovecot: DovecotServer, smtp_sink: SmtpSink) -> None:
+    config = _configure(config_file, dovecot, smtp_sink)
+    dovecot.append_many("INBOX", [_mail(n, sender=f"user{n}@huaxin.example") for n in range(1, 121)])
+    smtp_sink.stop()
+    result = _poll(config)
+    summary = _summary(result)
+    assert (summary["new"], summary["sent"]) == (120, 0)
+    [stopped] = [line for line in result.stderr.splitlines() if line.startswith("sending stopped:")]
+    assert "Connection refused" in stopped
+    store = open_store(load_config(config).database_url)
+    try:
+        with store.session() as session:
+            rows = session.execute(select(Outbox.status, Outbox.attempts)).all()
+    finally:
+        store.close()
+    assert len(rows) == _outbox_count(config) >= 120 and {status for status, _ in rows} == {"pending"}
+    assert sum(attempts for _, attempts in rows) == 1  # the first mail met the closed port; the rest wait
+
+    smtp_sink.start()
+    later = _summary(_poll(config))
+    assert later["fetched"] == 0 and later["sent"] == len(smtp_sink.received) == len(rows) - 1  # not yet due: 1
+    assert set(smtp_sink.count_by_message_id().values()) == {1}
+
+
 def test_fetching_does_not_mark_mail_seen_before_it_is_committed(
         config_file: Path, dovecot: DovecotServer, monkeypatch) -> None:
     """BODY.PEEK[]: a mail whose processing breaks off is still unread and still there."""

@@ -3,9 +3,9 @@
 Exactly once, as far as IMAP allows, by doing things in this order for
 each group of mails: fetch with ``BODY.PEEK[]`` (nothing changes on the
 server), ``pipeline.process_batch`` (records and outbox rows committed,
-all or nothing per mail), *then* flag each ``\\Seen`` or move it to
-``processed_folder``, *then* record the last UID settled as done
-(``checkpoint``). A crash between any two
+all or nothing per mail), *then* flag them ``\\Seen`` or move them to
+``processed_folder`` (one command for the group), *then* record the last
+UID settled as done (``checkpoint``). A crash between any two
 steps leaves the mail to be fetched again, and the pipeline recognises
 it (Message-ID, else content hash): processed once, answered once.
 
