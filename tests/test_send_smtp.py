@@ -10,6 +10,7 @@ middle of a batch — and nothing is lost and nothing goes out twice.
 from __future__ import annotations
 
 import email
+import logging
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from mailflow.pipeline import Runtime, load_runtime, process
 from mailflow.record.directory import sync_directory
 from mailflow.reply.model import Draft
 from mailflow.send import sender as sender_module
+from mailflow.send import smtp as smtp_module
 from mailflow.send.outbox import Queued, enqueue
 from mailflow.send.sender import LEASE, SendReport, backoff, send_pending
 from mailflow.send.smtp import ConnectionFailure, check_security, deliver
@@ -326,15 +328,18 @@ def test_mail_refused_for_good_is_still_sent_over_several_connections(desk: Desk
 
 
 def test_connections_beyond_the_relays_limit_stay_out_and_the_others_send_everything(
-        desk: Desk, smtp_sink: SmtpSink) -> None:
+        desk: Desk, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
     desk.ingest("01", "03", "06")
     smtp_sink.max_connections = 2
     smtp_sink.latency = 0.01  # the first connection cannot finish the batch before the others are up
 
-    report = desk.send(plain(smtp_sink, connections=4))
+    with caplog.at_level(logging.INFO, logger="mailflow.send.sender"):
+        report = desk.send(plain(smtp_sink, connections=4))
 
     assert (report.sent, report.deferred, report.failed, report.stopped) == (len(desk.rows()), 0, 0, "")
     assert smtp_sink.refused_connections >= 1 and len(smtp_sink.connections) == 2
+    [said] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]  # one line, not one each
+    assert said.startswith(f"the relay refused {smtp_sink.refused_connections} of ") and "421" in said
     assert all(row.attempts == 1 for row in desk.rows())  # a refused connection cost no mail an attempt
     assert set(smtp_sink.count_by_message_id().values()) == {1}
 
@@ -575,6 +580,25 @@ def test_starttls_with_login_the_password_only_ever_travels_encrypted(
     assert [(login.login, login.password, login.tls) for login in sink.logins] == [(SUPPORT, PASSWORD, True)]
     assert all(r.tls and r.login == SUPPORT for r in sink.received)
     assert {str(r.message["Message-ID"]) for r in sink.received} == {row.message_id for row in desk.rows()}
+
+
+def test_several_tls_connections_share_one_context_and_each_logs_in(
+        desk: Desk, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CA file is read once per batch, however many connections carry it."""
+    sink = tls_sink(certificate, users={SUPPORT: PASSWORD}, latency=0.01)
+    made = []
+    create = smtp_module.ssl.create_default_context  # the ssl module's own: counted from here on
+    monkeypatch.setattr(smtp_module.ssl, "create_default_context",
+                        lambda *args, **kwargs: made.append(kwargs) or create(*args, **kwargs))
+    try:
+        desk.ingest("01", "03", "06")
+        report = desk.send(secure(sink, certificate, connections=4))
+    finally:
+        sink.stop()
+
+    assert report.sent == len(desk.rows()) and len(sink.connections) > 1
+    assert made == [{"cafile": str(certificate[0])}]
+    assert len(sink.logins) == len(sink.connections) and all(r.tls for r in sink.received)
 
 
 def test_a_refused_login_defers_the_mail_and_fails_nothing(desk: Desk, certificate: tuple[Path, Path]) -> None:

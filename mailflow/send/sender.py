@@ -144,6 +144,7 @@ class _Batch:
         self.stopped = ""  # why the batch stopped early: the server unreachable
         self.broken = False  # a connection failed with an error of ours (the database): stop taking mail
         self.answered = asyncio.Event()  # the server answered a first mail: more connections may open
+        self.refused: list[str] = []  # why each extra connection the relay would not take was refused
         self._drained = False  # the database had no more due rows
         self._changed = asyncio.Condition()
 
@@ -200,15 +201,19 @@ async def _send_all(batch: _Batch, config: SmtpConfig, password: str, mail_from:
     configuration (clear text to a remote relay, a CA file that will not
     load) raises ConfigError with nothing touched.
     """
-    first = asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=False))
+    session = AsyncSmtpSession(config, password)
+    first = asyncio.create_task(_connection(batch, session, mail_from, opened=False))
     answered = asyncio.create_task(batch.answered.wait())
     await asyncio.wait({first, answered}, return_when=asyncio.FIRST_COMPLETED)
     answered.cancel()
     tasks = [first]
     if batch.answered.is_set() and not first.done():  # as many more as there is mail waiting for them
-        tasks += [asyncio.create_task(_connection(batch, AsyncSmtpSession(config, password), mail_from, opened=True))
+        tasks += [asyncio.create_task(_connection(batch, session.another(), mail_from, opened=True))
                   for _ in range(min(config.connections - 1, len(batch.claimed)))]
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    if batch.refused:  # once per batch: a relay that limits clients refuses the same way every time
+        log.info("the relay refused %d of %d extra connection(s) (%s); sent over the other %d",
+                 len(batch.refused), len(tasks) - 1, batch.refused[0], len(tasks) - len(batch.refused))
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -225,7 +230,7 @@ async def _connection(batch: _Batch, smtp: AsyncSmtpSession, mail_from: str, *, 
             try:
                 await smtp.open()
             except TemporaryFailure as err:
-                log.info("an extra connection to the relay was refused (%s); sending on the others", err)
+                batch.refused.append(str(err))
                 return
         while (claim := await batch.take()) is not None:
             try:

@@ -35,6 +35,7 @@ receives it twice when it is retried to everyone).
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import ssl
 from collections.abc import Sequence
@@ -118,6 +119,13 @@ class AsyncSmtpSession:
     @property
     def config(self) -> SmtpConfig:
         return self._config
+
+    def another(self) -> AsyncSmtpSession:
+        """A second connection to the same relay, sharing this one's TLS context (its CA store is
+        read once per batch, not once per connection)."""
+        twin = copy.copy(self)
+        twin._client = None
+        return twin
 
     async def open(self) -> None:
         """Connect and greet now rather than at the first mail; raises ConnectionFailure like ``send``.
