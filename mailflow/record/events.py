@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
-from mailflow.store.session import transaction_state
+from mailflow.store.session import transaction_state, write_kept_rows
 from mailflow.store.tables import Event
 
 __all__ = ["add_event", "pending_events"]
@@ -40,7 +40,4 @@ def pending_events(session: Session, requirement_id: str) -> list[dict[str, obje
 
 @event.listens_for(Session, "before_commit")
 def _write(session: Session) -> None:
-    rows = session.info.pop(_KEY, None)
-    if rows:
-        session.flush()  # the requirements they point at first
-        session.connection().execute(_INSERT, rows)
+    write_kept_rows(session, _KEY, _INSERT)

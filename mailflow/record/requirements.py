@@ -18,7 +18,7 @@ from mailflow.parse.model import ParsedMail, SpooledMail
 from mailflow.record.blobs import blob_path, save_blob_soon
 from mailflow.record.events import add_event
 from mailflow.record.lookup import note_stored, requirement
-from mailflow.store.session import transaction_state
+from mailflow.store.session import transaction_state, write_kept_rows
 from mailflow.store.tables import Attachment, Message, Requirement
 
 SYSTEM_ACTOR = "mailflow"
@@ -120,10 +120,7 @@ def write_thread(session: Session, requirement_id: str) -> bool:
 
 @event.listens_for(Session, "before_commit")
 def _write_later(session: Session) -> None:
-    later = session.info.pop(_LATER_KEY, None)
-    if later is not None and later.rows:
-        session.flush()  # the requirements they belong to, and the mails before them, first
-        session.connection().execute(_INSERT_MESSAGE, later.rows)
+    write_kept_rows(session, _LATER_KEY, _INSERT_MESSAGE, lambda later: later.rows)  # after the mails before them
 
 
 def store_incoming(

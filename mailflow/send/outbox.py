@@ -20,7 +20,7 @@ from mailflow.parse.model import Address
 from mailflow.record.requirements import store_outgoing
 from mailflow.reply.model import Draft
 from mailflow.send.headers import compose, make_message_id
-from mailflow.store.session import chunks, transaction_state
+from mailflow.store.session import chunks, transaction_state, write_kept_rows
 from mailflow.store.tables import Outbox
 
 _QUEUED_KEY = "mailflow.outbox_queued"
@@ -84,10 +84,7 @@ _INSERT = insert(Outbox.__table__)
 
 @event.listens_for(Session, "before_commit")
 def _write_rows(session: Session) -> None:
-    queued = session.info.pop(_QUEUED_KEY, None)
-    if queued is not None and queued.rows:
-        session.flush()  # the requirements they answer first
-        session.connection().execute(_INSERT, [row.row() for row in queued.rows])
+    write_kept_rows(session, _QUEUED_KEY, _INSERT, lambda queued: [row.row() for row in queued.rows])
 
 
 def enqueue(

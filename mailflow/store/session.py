@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import fcntl
 except ImportError:  # not on POSIX: concurrent first starts retry instead (below)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -181,6 +181,24 @@ def transaction_state(session: Session, key: str, make: Callable[[], T]) -> T:
         found = session.info[key] = make()
         session.info.setdefault(_STATE_KEYS, set()).add(key)
     return found  # type: ignore[no-any-return]
+
+
+def write_kept_rows(session: Session, key: str, statement: Executable,
+                    rows_of: Callable[[Any], list[dict[str, Any]]] = list) -> None:
+    """Insert, in one statement, the rows a transaction kept under ``key`` instead of adding ORM objects.
+
+    For a ``before_commit`` listener (also called earlier, when the rows
+    must be readable sooner). Why: rows nobody reads back before the commit
+    (the process log, outgoing mail and its copies) cost an ORM object
+    each, about a tenth of ingest's time per kind, when one executemany
+    does. The state is taken, so a second call writes nothing twice; the
+    session is flushed first, so the requirements the rows point at exist.
+    """
+    kept = session.info.pop(key, None)
+    rows = rows_of(kept) if kept is not None else []
+    if rows:
+        session.flush()
+        session.connection().execute(statement, rows)
 
 
 @event.listens_for(Session, "after_transaction_end")
