@@ -8,11 +8,14 @@ can make us link a file it did not carry.
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import hashlib
 import io
 import json
 import quopri
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,7 @@ from mailflow.config import load_config
 from mailflow.fetch import spool as spooling
 from mailflow.fetch.files import SourceError, iter_sources
 from mailflow.fetch.spool import SPOOL_OVER, read_mail, spool
-from mailflow.parse import ParsedMail, SpooledMail, parse
+from mailflow.parse import Attachment, ParsedMail, SpooledMail, parse
 from mailflow.store.session import open_store
 from mailflow.store.tables import Message
 
@@ -33,12 +36,28 @@ CLOSE = b"------=_001_NextPart572436104723_=------"
 PART = b"------=_001_NextPart572436104723_=----\r\n"
 
 
-def _same(whole: ParsedMail, spooled: ParsedMail) -> None:
+def _same(whole: ParsedMail, spooled: ParsedMail, store: Path | None = None) -> None:
+    """The same mail; a forwarded mail (message/rfc822) moved to ``store`` is the same mail as the one
+    held whole, which the stdlib writes out again from its parsed tree (line ends, folding)."""
     for name in ("message_id", "subject", "sender", "text", "reply_text", "html", "language", "automated",
                  "content_hash", "defects", "forwarded_from", "forwarded_text"):
         assert getattr(spooled, name) == getattr(whole, name), name
-    assert ([(a.filename, a.content_type, a.size, a.sha256) for a in spooled.attachments]
-            == [(a.filename, a.content_type, a.size, a.sha256) for a in whole.attachments])
+    moved = {i for i, a in enumerate(spooled.attachments) if a.content_type == "message/rfc822" and a.data is None}
+    for i in moved:
+        assert store is not None
+        stored = (store / spooled.attachments[i].sha256[:2] / spooled.attachments[i].sha256).read_bytes()
+        assert _rewritten(stored) == _rewritten(whole.attachments[i].data)
+        assert spooled.attachments[i].size == len(stored)
+
+    def described(i: int, a: Attachment) -> tuple:
+        return (a.filename, a.content_type) if i in moved else (a.filename, a.content_type, a.size, a.sha256)
+
+    assert ([described(i, a) for i, a in enumerate(spooled.attachments)]
+            == [described(i, a) for i, a in enumerate(whole.attachments)])
+
+
+def _rewritten(mail: bytes) -> bytes:
+    return email.message_from_bytes(mail, policy=email.policy.compat32).as_bytes().replace(b"\r\n", b"\n")
 
 
 def _files() -> dict[str, bytes]:
@@ -103,6 +122,103 @@ def test_a_large_mail_is_read_as_a_light_copy_and_parses_as_if_held_whole(big: P
     assert not list((tmp_path / "store").glob(".part-*"))  # no half-written file left behind
 
 
+def forwarded(zip_bytes: bytes) -> tuple[bytes, bytes]:
+    """(the mail, the forwarded mail inside it as sent): 李娜 forwards 王喆's mail with its log archive."""
+    inner = (b"From: wang.zhe@yuanhang.example\r\nTo: li.na@huaxin.example\r\n"
+             b"Subject: =?utf-8?b?5pyN5Yqh5Zmo5pel5b+X?=\r\nMessage-ID: <logs-1@yuanhang.example>\r\n"
+             b"Date: Mon, 23 Nov 2026 09:00:00 +0800\r\nMIME-Version: 1.0\r\n"
+             b'Content-Type: multipart/mixed; boundary="=_inner"\r\n\r\n'
+             b'--=_inner\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+             + "日志见附件。\r\n".encode("utf-8")
+             + b'--=_inner\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n'
+             b'Content-Disposition: attachment; filename="logs.zip"\r\n\r\n'
+             + base64.encodebytes(zip_bytes).replace(b"\n", b"\r\n") + b"--=_inner--")
+    outer = (b"From: li.na@huaxin.example\r\nTo: support@vendor.example.com\r\nSubject: Fwd: server logs\r\n"
+             b"Message-ID: <fwd-logs@huaxin.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\nMIME-Version: 1.0\r\n"
+             b'Content-Type: multipart/mixed; boundary="=_outer"\r\n\r\n'
+             b'--=_outer\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n'
+             + "客户的邮件转给你们，附件是日志。\r\n".encode("utf-8")
+             + b'--=_outer\r\nContent-Type: message/rfc822\r\n'
+             b'Content-Disposition: attachment; filename="=?utf-8?b?5Y6f5aeL6YKu5Lu2LmVtbA==?="\r\n\r\n'
+             + inner + b"\r\n--=_outer--\r\n")
+    return outer, inner
+
+
+def test_a_forwarded_mail_with_a_large_file_is_stored_as_it_came_not_held(tmp_path: Path) -> None:
+    """message/rfc822 is an attachment like any other: over the limit, it goes to the store, not to memory."""
+    archive = random.Random(5).randbytes(SPOOL_OVER)
+    raw, inner = forwarded(archive)
+    light = read_mail(io.BytesIO(raw), tmp_path / "store")
+
+    assert isinstance(light, SpooledMail) and len(light) < 4096
+    whole, spooled = parse(raw), parse(light)
+    [held] = whole.attachments
+    [moved] = spooled.attachments
+    assert (moved.filename, moved.content_type, moved.data) == ("原始邮件.eml", "message/rfc822", None)
+    assert (held.filename, held.content_type) == (moved.filename, moved.content_type)
+    stored = (tmp_path / "store" / moved.sha256[:2] / moved.sha256).read_bytes()
+    assert stored == inner and moved.size == len(inner)  # the forwarded mail byte for byte, as it came
+    # Held whole, the stdlib writes out its parsed tree instead: the same mail, its line ends may differ.
+    for kept in (stored, held.data):
+        again = email.message_from_bytes(kept, policy=email.policy.compat32)
+        assert again["Message-ID"] == "<logs-1@yuanhang.example>"
+        assert again.get_payload()[1].get_payload(decode=True) == archive
+    for name in ("message_id", "subject", "sender", "text", "reply_text", "html", "language", "defects"):
+        assert getattr(spooled, name) == getattr(whole, name), name
+
+
+def pasted_log(encoding: str, *, html: bool = False) -> tuple[bytes, bytes]:
+    """(the mail, its text decoded): 王喆 pastes 6 MB of server log into the mail itself, no attachment."""
+    lines = "".join(f"2026-11-23 10:{n // 60 % 60:02d}:{n % 60:02d} 错误 工资导出失败 row={n} HTTP 500\r\n"
+                    for n in range(90_000))
+    text = ("<html><body><pre>" + lines + "</pre></body></html>" if html else "服务器日志如下：\r\n" + lines)
+    data = text.encode("utf-8")
+    body = {"8bit": data,
+            "base64": base64.encodebytes(data).replace(b"\n", b"\r\n"),
+            "quoted-printable": quopri.encodestring(data.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")}[encoding]
+    head = (b"From: wang.zhe@yuanhang.example\r\nTo: support@vendor.example.com\r\n"
+            b"Subject: =?utf-8?b?5bel6LWE5a+85Ye65aSx6LSl?=\r\nMessage-ID: <pasted-log@yuanhang.example>\r\n"
+            b"Date: Mon, 23 Nov 2026 09:00:00 +0800\r\nMIME-Version: 1.0\r\n"
+            + f"Content-Type: text/{'html' if html else 'plain'}; charset=utf-8\r\n"
+              f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii"))
+    return head + body, data if encoding != "quoted-printable" else data.replace(b"\r\n", b"\n").replace(
+        b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("encoding", ["8bit", "base64", "quoted-printable"])
+def test_a_long_pasted_text_is_read_from_its_beginning_and_kept_whole_as_a_file(encoding: str,
+                                                                              tmp_path: Path) -> None:
+    """A 6 MB log pasted into the mail: the record reads its first megabyte, the whole is a file beside it."""
+    raw, text = pasted_log(encoding)
+    assert len(raw) > SPOOL_OVER
+    light = read_mail(io.BytesIO(raw), tmp_path / "store")
+
+    assert isinstance(light, SpooledMail) and len(light) < spooling.KEEP_TEXT * 1.4  # base64 is a third larger
+    assert (tmp_path / "store" / light.original).read_bytes() == raw
+    whole, spooled = parse(raw), parse(light)
+    assert whole.text.startswith(spooled.text) and len(spooled.text) > 20_000
+    assert spooled.text.endswith("HTTP 500")  # ends where a line of the log ends: no half character, no half line
+    [kept] = spooled.attachments
+    assert (kept.filename, kept.content_type, kept.size, kept.data) == ("message-text.txt", "text/plain",
+                                                                         len(text), None)
+    assert (tmp_path / "store" / kept.sha256[:2] / kept.sha256).read_bytes() == text
+    *same, said = spooled.defects
+    assert tuple(same) == whole.defects
+    read = re.fullmatch(rf"part 1: text of {len(text):,} bytes; only its first ([\d,]+) are read as the mail, "
+                        r"the whole is kept as message-text.txt", said)
+    assert read and 0.3 * spooling.KEEP_TEXT < int(read[1].replace(",", "")) <= spooling.KEEP_TEXT
+    for name in ("message_id", "subject", "sender", "language", "automated"):
+        assert getattr(spooled, name) == getattr(whole, name), name
+
+
+def test_a_long_html_only_text_is_cut_the_same_way(tmp_path: Path) -> None:
+    raw, text = pasted_log("base64", html=True)
+    spooled = parse(read_mail(io.BytesIO(raw), tmp_path / "store"))
+    assert spooled.text.startswith("2026-11-23 10:00:00 错误 工资导出失败 row=0 HTTP 500")
+    assert [(a.filename, a.content_type, a.size) for a in spooled.attachments] == [
+        ("message-text.html", "text/html", len(text))]
+
+
 def test_a_mail_under_the_limit_or_without_a_store_is_read_whole(big: Path, tmp_path: Path) -> None:
     small = FOXMAIL.read_bytes()
     assert read_mail(io.BytesIO(small), tmp_path) == small and not isinstance(read_mail(io.BytesIO(small), tmp_path),
@@ -134,7 +250,7 @@ def test_every_fixture_mail_parses_the_same_with_every_file_spooled(path: Path, 
         assert spooled.defects == whole.defects and "part 2: base64 data truncated" in whole.defects
         assert [a.size for a in spooled.attachments] == [150] and [a.size for a in whole.attachments] == [201]
         return
-    _same(whole, spooled)
+    _same(whole, spooled, tmp_path)
 
 
 def test_a_mail_cut_off_inside_its_attachment_keeps_what_arrived(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ threads and records like any other mail. Only what the parser itself calls
 an attachment is moved (``parse.parts.is_attachment``, asked of the part's
 own headers), and only a body in a transfer encoding decoded here exactly
 as the parser decodes it (base64, quoted-printable, 7bit, 8bit, binary);
-text to read, and anything unusual, stays in the light copy as written. A
+a forwarded mail (``message/rfc822``) is such a file too, stored as the
+bytes that came. Text to read, and anything unusual, stays in the light
+copy as written. A
 broken structure (a boundary that never closes, a header section that
 never ends) is copied as it is: the light copy may then be large, never
 wrong.
@@ -25,8 +27,10 @@ wrong.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import io
+import quopri
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,17 +41,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mailflow.errors import MailflowError
-from mailflow.parse.model import SPOOLED_HEADER, SpooledMail
+from mailflow.parse.model import CUT_WORD, SPOOLED_HEADER, SpooledMail
 from mailflow.parse.parts import is_attachment
 from mailflow.record.blobs import BlobWriter
 
-__all__ = ["SPOOL_OVER", "KEEP_PART", "SpoolError", "read_mail", "spool", "spool_download"]
+__all__ = ["SPOOL_OVER", "KEEP_PART", "KEEP_TEXT", "SpoolError", "read_mail", "spool", "spool_download"]
 
 SPOOL_OVER = 4 * 1024 * 1024  # mails larger than this are spooled
 KEEP_PART = 64 * 1024  # an attached file up to this size stays in the light copy
+KEEP_TEXT = 1024 * 1024  # text to read: so much of it stays in the light copy, the whole is stored as a file
 _PIECE = 64 * 1024  # the most read at once: one line, or a piece of a longer one
 _HEADER_LIMIT = 256 * 1024  # a part's header section longer than this is not looked into
 _DECODED = ("base64", "quoted-printable", "7bit", "8bit", "binary", "")
+_IDENTITY = ("7bit", "8bit", "binary", "")
+_TEXT_BODIES = ("text/plain", "text/html")  # the only encodings a message/rfc822 part may have (RFC 2046 5.2.1)
 _OURS = SPOOLED_HEADER.lower().encode("ascii") + b":"
 _NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")))
 
@@ -231,12 +238,21 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
           boundaries: list[bytes], files: _Files) -> bytes | None:
     """A body: kept in the light copy, or, for a large attached file, decoded into the store."""
     encoding = str(part.get("content-transfer-encoding") or "").strip().lower()
-    # message/* parts are parsed by the stdlib into a tree and written out
-    # again as the attachment; moving their bytes unparsed would store another file.
-    movable = encoding in _DECODED and is_attachment(part) and part.get_content_maintype() != "message"
+    if part.get_content_maintype() == "message":
+        # A forwarded mail: stored as the bytes that came, where a mail held whole stores the
+        # stdlib's rewrite of its parsed tree (the same mail; its line ends and folding may differ).
+        # Other message/* parts (delivery reports) are a few lines the parser reads as fields.
+        movable = part.get_content_type() == "message/rfc822" and encoding in _IDENTITY and is_attachment(part)
+    else:
+        movable = encoding in _DECODED and is_attachment(part)
+    # Text to read longer than KEEP_TEXT (a pasted log): the whole text is stored as a file, and
+    # the light copy keeps its beginning, so the mail still reads as what the client wrote.
+    cut = (not movable and encoding in _DECODED and part.get_content_type() in _TEXT_BODIES
+           and not is_attachment(part))
     kept: list[bytes] = []
     kept_size = 0
     sink: _Decoder | None = None
+    beginning = b""  # the encoded body up to where a text is cut
     last = b""
     ended = None
     try:
@@ -251,11 +267,12 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
                 continue
             kept.append(piece)
             kept_size += len(piece)
-            if movable and kept_size > KEEP_PART:
+            if (movable and kept_size > KEEP_PART) or (cut and kept_size > KEEP_TEXT):
                 sink = _Decoder(encoding, BlobWriter(files.store, files.max_file))
                 for earlier in kept[:-1]:
                     sink.feed(earlier)
                 last = kept[-1]
+                beginning = b"".join(kept) if cut else b""
                 kept = []
     except BaseException:
         if sink is not None:  # no half-written file left in the store
@@ -272,8 +289,38 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
     files.parts[sha256] = size
     blank = head[-1][0]
     out.write(_headers(head[:-1]))
-    out.write(" ".join([f"{SPOOLED_HEADER}: {sha256} {size}", *defects]).encode("ascii") + blank + blank)
+    words = [f"{SPOOLED_HEADER}: {sha256} {size}", *([CUT_WORD] if cut else []), *defects]
+    out.write(" ".join(words).encode("ascii") + blank + blank)
+    if cut:
+        out.write(_beginning(beginning, encoding, blank))
     return ended
+
+
+def _beginning(encoded: bytes, encoding: str, eol: bytes) -> bytes:
+    """The first KEEP_TEXT bytes of a text, ending where a line of it ends, in its own transfer encoding.
+
+    Decoded and encoded again rather than cut where it stands: a cut inside
+    a base64 group or a quoted-printable character would leave half a
+    character, and a charset guessed from broken text can be wrong for all
+    of it.
+    """
+    if encoding == "base64":
+        clean = encoded.translate(None, _NOT_BASE64)
+        text = _unbase64(clean[:len(clean) // 4 * 4])
+    elif encoding == "quoted-printable":
+        text = binascii.a2b_qp(encoded)
+    else:
+        text = encoded
+    text = text[:KEEP_TEXT]
+    end = text.rfind(b"\n")
+    if end <= 0:  # one endless line: at least not inside a word
+        end = text.rfind(b" ")
+    text = text[:end + 1] if end > 0 else text
+    if encoding == "base64":
+        return base64.encodebytes(text).replace(b"\n", eol)
+    if encoding == "quoted-printable":
+        return quopri.encodestring(text.replace(b"\r\n", b"\n")).replace(b"\n", eol)
+    return text
 
 
 def _headers(head: list[tuple[bytes, bool]]) -> bytes:

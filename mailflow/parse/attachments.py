@@ -17,8 +17,8 @@ from email import errors
 from email.message import Message
 
 from mailflow.parse.headers import plain
-from mailflow.parse.model import SPOOLED_HEADER, Attachment
-from mailflow.parse.parts import filename, is_attachment, payload, sections
+from mailflow.parse.model import CUT_WORD, SPOOLED_HEADER, Attachment
+from mailflow.parse.parts import filename, is_attachment, is_leaf, payload, sections
 
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
 _RESERVED = re.compile(r'[<>:"|?*]')
@@ -38,6 +38,14 @@ def collect_attachments(msg: Message, spooled: Mapping[str, int] | None = None
     defects: list[str] = []
     for number, part in sections(msg):
         if not is_attachment(part):
+            whole = _spooled(part, spooled or {}) if is_leaf(part) else None
+            if whole is not None and _is_cut(part):  # a long text whose beginning is the body read here
+                sha256, size = whole
+                name = "message-text.html" if part.get_content_type() == "text/html" else "message-text.txt"
+                found.append(Attachment(filename=name, content_type=plain(part.get_content_type()), size=size,
+                                        sha256=sha256, data=None))
+                defects.append(f"part {number}: text of {size:,} bytes; only its first "
+                               f"{len(payload(part)):,} are read as the mail, the whole is kept as {name}")
             continue
         where = f"part {number}"
         name, more = filename(part, where)
@@ -81,6 +89,11 @@ def _spooled(part: Message, spooled: Mapping[str, int]) -> tuple[str, int] | Non
 
 
 _BASE64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64LengthDefect", "InvalidBase64PaddingDefect")
+
+
+def _is_cut(part: Message) -> bool:
+    words = str(part.get(SPOOLED_HEADER) or "").split()
+    return len(words) > 2 and words[2] == CUT_WORD
 
 
 def safe_filename(name: str, index: int) -> str:

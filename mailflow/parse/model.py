@@ -40,6 +40,7 @@ class Attachment:
 
 
 SPOOLED_HEADER = "X-Mailflow-Spooled"
+CUT_WORD = "cut"  # third word of that header on text to read: the light copy keeps its beginning only
 
 
 class SpooledMail(bytes):
