@@ -1,4 +1,5 @@
-"""Peak memory of `mailflow ingest`: a 10,000-mail backlog, one mail with a 25 MB attachment, one with 200 MB.
+"""Peak memory of `mailflow ingest`: a 10,000-mail backlog, one mail with a 25 MB attachment, one with 200 MB,
+a forwarded mail carrying 50 MB, and 50 MB of log pasted into a mail's text.
 
 Target: peak RSS <= 200 MB in each case, whatever the backlog or attachment size.
 
@@ -15,6 +16,12 @@ and the parsing processes it starts, summed and sampled every 50 ms:
 - huge: one mail carrying a 200 MB attachment (270 MB on the wire;
   MAILFLOW_BENCH_HUGE_MB): large mail is spooled while it is read
   (``mailflow/fetch/spool.py``), so this costs what the 25 MB one does.
+- forwarded: a mail forwarding (``message/rfc822``) a mail that carries a
+  50 MB file (MAILFLOW_BENCH_OTHER_MB): the forwarded mail is an attachment
+  like any other, stored as it came.
+- pasted: a mail whose plain text is 50 MB of server log
+  (MAILFLOW_BENCH_OTHER_MB): its first megabyte is read as the mail, the
+  whole text is kept as a file.
 
 The baseline is the same interpreter after importing mailflow and loading the
 runtime (rules, templates), doing nothing, so the figures show what the mail
@@ -44,6 +51,7 @@ from generate import write  # noqa: E402
 TARGET_MB = 200
 DEFAULT_N = 10_000
 HUGE_MB = 200  # "whatever the attachment size": one far past anything held whole
+OTHER_MB = 50  # a forwarded mail's file, a pasted text: each stayed whole in memory until 2026-12-07
 
 CHILD = r"""
 import os, sys, threading, time
@@ -123,6 +131,45 @@ def big_mail(path: Path, megabytes: int) -> None:
         fh.write(b"--=_big--\r\n")
 
 
+def forwarded_mail(path: Path, megabytes: int) -> None:
+    """A customer's mail with a zip of ``megabytes`` MB, forwarded by our client as message/rfc822."""
+    import base64
+
+    head = ("From: li.na@huaxin.example\r\nTo: support@vendor.example.com\r\nSubject: Fwd: server logs\r\n"
+            f"Message-ID: <bench-fwd-{megabytes}@huaxin.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_out\"\r\n\r\n"
+            "--=_out\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\n转发客户的邮件，日志在附件里。\r\n"
+            "--=_out\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"fwd.eml\"\r\n\r\n"
+            "From: wang.zhe@yuanhang.example\r\nTo: li.na@huaxin.example\r\nSubject: logs\r\n"
+            "Message-ID: <bench-fwd-inner@yuanhang.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"=_in\"\r\n\r\n--=_in\r\nContent-Type: text/plain\r\n\r\nsee zip\r\n"
+            "--=_in\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename=\"logs.zip\"\r\n\r\n")
+    with path.open("wb") as fh:
+        fh.write(head.encode("utf-8"))
+        left = megabytes * 1024 * 1024
+        while left:
+            block = os.urandom(min(left, 57 * 16384))
+            left -= len(block)
+            fh.write(base64.encodebytes(block).replace(b"\n", b"\r\n"))
+        fh.write(b"--=_in--\r\n--=_out--\r\n")
+
+
+def pasted_mail(path: Path, megabytes: int) -> None:
+    """``megabytes`` MB of server log pasted into the text of a mail, no attachment."""
+    head = ("From: wang.zhe@yuanhang.example\r\nTo: support@vendor.example.com\r\nSubject: export fails, log below\r\n"
+            f"Message-ID: <bench-pasted-{megabytes}@yuanhang.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+    with path.open("wb") as fh:
+        fh.write(head.encode("utf-8"))
+        n, left = 0, megabytes * 1024 * 1024
+        while left > 0:
+            block = "".join(f"2026-11-23 10:00:00 错误 工资导出失败 row={n + i} HTTP 500\r\n" for i in range(10_000))
+            data = block.encode("utf-8")[:left]
+            fh.write(data)
+            n, left = n + 10_000, left - len(data)
+
+
 def child(config: Path, what: str) -> tuple[float, float, str]:
     """(peak RSS of the process, peak of it and its parsing processes together, in MB; the command's output).
 
@@ -153,17 +200,22 @@ def main() -> int:
     n = int(os.environ.get("MAILFLOW_BENCH_MEMORY_N", str(DEFAULT_N)))
     attachment_mb = int(os.environ.get("MAILFLOW_BENCH_ATTACHMENT_MB", "25"))
     huge_mb = int(os.environ.get("MAILFLOW_BENCH_HUGE_MB", str(HUGE_MB)))
+    other_mb = int(os.environ.get("MAILFLOW_BENCH_OTHER_MB", str(OTHER_MB)))
     with tempfile.TemporaryDirectory(prefix="mailflow-bench-mem-") as tmp:
         work = Path(tmp)
         big_mail(work / "big.eml", attachment_mb)
         size_mb = (work / "big.eml").stat().st_size / 1024 / 1024
         big_mail(work / "huge.eml", huge_mb)
         huge_size_mb = (work / "huge.eml").stat().st_size / 1024 / 1024
+        forwarded_mail(work / "forwarded.eml", other_mb)
+        pasted_mail(work / "pasted.eml", other_mb)
         write(work / "backlog", n)
         backlog_mb = sum(p.stat().st_size for p in (work / "backlog").iterdir()) / 1e6
         base, _, _ = case(work, "idle", None)
         big_own, big, big_out = case(work, "big", work / "big.eml")
         _, huge, huge_out = case(work, "huge", work / "huge.eml")
+        _, fwd, fwd_out = case(work, "forwarded", work / "forwarded.eml")
+        _, pasted, pasted_out = case(work, "pasted", work / "pasted.eml")
         t0 = time.perf_counter()
         many_own, many, many_out = case(work, "backlog-db", work / "backlog")
         took = time.perf_counter() - t0
@@ -172,22 +224,28 @@ def main() -> int:
     print(f"  backlog of {n} mails ({backlog_mb:.0f} MB) in {took:.0f} s: {many:.0f} MB with its parsing process "
           f"(the process alone {many_own:.0f} MB) ({many_out.strip()})")
     print(f"  one mail of {huge_size_mb:.0f} MB ({huge_mb} MB attachment): {huge:.0f} MB ({huge_out.strip()})")
+    print(f"  a forwarded mail carrying {other_mb} MB: {fwd:.0f} MB ({fwd_out.strip()})")
+    print(f"  {other_mb} MB of log pasted into a mail's text: {pasted:.0f} MB ({pasted_out.strip()})")
     ok_big, ok_many, ok_huge = big <= TARGET_MB, many <= TARGET_MB, huge <= TARGET_MB
+    ok_other = fwd <= TARGET_MB and pasted <= TARGET_MB
     print(f"memory: peak RSS {many:.0f} MB ingesting {n} mails {'ok' if ok_many else 'MISSED'}, "
           f"{big:.0f} MB for a {attachment_mb} MB attachment {'ok' if ok_big else 'MISSED'}, "
-          f"{huge:.0f} MB for a {huge_mb} MB attachment {'ok' if ok_huge else 'MISSED'} (idle {base:.0f} MB); "
-          f"target <= {TARGET_MB} MB each")
+          f"{huge:.0f} MB for a {huge_mb} MB attachment {'ok' if ok_huge else 'MISSED'}, "
+          f"{fwd:.0f} MB forwarded / {pasted:.0f} MB pasted {other_mb} MB {'ok' if ok_other else 'MISSED'} "
+          f"(idle {base:.0f} MB); target <= {TARGET_MB} MB each")
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()} {os.cpu_count()} cores",
               "python": platform.python_version(), "baseline_rss_mb": round(base, 1),
               "attachment_mb": attachment_mb, "big_mail_mb": round(size_mb, 1), "big_peak_rss_mb": round(big, 1),
               "backlog_n": n, "backlog_mb": round(backlog_mb, 1), "backlog_peak_rss_mb": round(many, 1),
               "backlog_peak_rss_own_mb": round(many_own, 1), "big_peak_rss_own_mb": round(big_own, 1),
               "huge_attachment_mb": huge_mb, "huge_mail_mb": round(huge_size_mb, 1),
-              "huge_peak_rss_mb": round(huge, 1),
+              "huge_peak_rss_mb": round(huge, 1), "other_mb": other_mb,
+              "forwarded_peak_rss_mb": round(fwd, 1), "pasted_peak_rss_mb": round(pasted, 1),
               "peak": "max(VmHWM of the process, PSS of it and its parsing processes together sampled every 50 ms)",
-              "target_mb": TARGET_MB, "ok": ok_big and ok_many and ok_huge}
-    save_result("memory", result, full=n >= DEFAULT_N and attachment_mb == 25 and huge_mb == HUGE_MB)
-    return 0 if ok_big and ok_many and ok_huge else 1
+              "target_mb": TARGET_MB, "ok": ok_big and ok_many and ok_huge and ok_other}
+    save_result("memory", result, full=n >= DEFAULT_N and attachment_mb == 25 and huge_mb == HUGE_MB
+                and other_mb == OTHER_MB)
+    return 0 if ok_big and ok_many and ok_huge and ok_other else 1
 
 
 if __name__ == "__main__":

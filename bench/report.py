@@ -22,7 +22,8 @@ README = HERE / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 HEADER = ("| date | benchmark | N | baseline | mailflow | ratio | target | met | machine |\n"
           "|---|---|---|---|---|---|---|---|---|")
-ORDER = ["ingest", "imap", "latency", "memory: backlog", "memory: 25 MB attachment", "memory: 200 MB attachment"]
+ORDER = ["ingest", "imap", "latency", "memory: backlog", "memory: 25 MB attachment", "memory: 200 MB attachment",
+         "memory: forwarded mail carrying 50 MB", "memory: pasted text of 50 MB"]
 
 
 def _machine(r: dict) -> str:
@@ -76,6 +77,12 @@ def rows() -> list[tuple[str, str, list[str], bool]]:
             out.append((r["date"], f"memory: {r['huge_attachment_mb']} MB attachment", [
                 "1", f"idle {r['baseline_rss_mb']:.0f} MB", f"peak {r['huge_peak_rss_mb']:.0f} MB",
                 "—", f"≤ {target} MB", _met(ok), _machine(r)], ok))
+        for key, what in (("forwarded_peak_rss_mb", "forwarded mail carrying"), ("pasted_peak_rss_mb", "pasted text of")):
+            if key in r:
+                ok = r[key] <= target
+                out.append((r["date"], f"memory: {what} {r['other_mb']} MB", [
+                    "1", f"idle {r['baseline_rss_mb']:.0f} MB", f"peak {r[key]:.0f} MB",
+                    "—", f"≤ {target} MB", _met(ok), _machine(r)], ok))
     return out
 
 
