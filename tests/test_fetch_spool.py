@@ -219,6 +219,20 @@ def test_a_long_html_only_text_is_cut_the_same_way(tmp_path: Path) -> None:
         ("message-text.html", "text/html", len(text))]
 
 
+def test_megabytes_of_preamble_and_epilogue_stay_out_of_the_light_copy(tmp_path: Path) -> None:
+    """Nobody reads them, and the parser would hold them whole: the original keeps them, the light copy does not."""
+    filler = b"".join(b"This is a multi-part message in MIME format. %d\r\n" % n for n in range(120_000))
+    raw = FOXMAIL.read_bytes()
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    raw = head + sep + filler + body + b"\r\n" + filler
+    assert len(raw) > SPOOL_OVER
+    light = read_mail(io.BytesIO(raw), tmp_path / "store")
+
+    assert isinstance(light, SpooledMail) and len(light) < 2 * spooling.KEEP_TEXT + 64 * 1024
+    assert (tmp_path / "store" / light.original).read_bytes() == raw
+    _same(parse(raw), parse(light), tmp_path / "store")
+
+
 def test_a_mail_under_the_limit_or_without_a_store_is_read_whole(big: Path, tmp_path: Path) -> None:
     small = FOXMAIL.read_bytes()
     assert read_mail(io.BytesIO(small), tmp_path) == small and not isinstance(read_mail(io.BytesIO(small), tmp_path),

@@ -18,11 +18,13 @@ an attachment is moved (``parse.parts.is_attachment``, asked of the part's
 own headers), and only a body in a transfer encoding decoded here exactly
 as the parser decodes it (base64, quoted-printable, 7bit, 8bit, binary);
 a forwarded mail (``message/rfc822``) is such a file too, stored as the
-bytes that came. Text to read, and anything unusual, stays in the light
-copy as written. A
-broken structure (a boundary that never closes, a header section that
-never ends) is copied as it is: the light copy may then be large, never
-wrong.
+bytes that came. Text to read over ``KEEP_TEXT`` (a pasted log) keeps its
+beginning in the light copy and goes to the store whole, as a file the
+parse stage attaches (``message-text.txt``). What no reader looks at (a
+preamble, an epilogue, the rest of a header section that never ends) is
+cut at ``KEEP_TEXT``. Anything unusual (a rare transfer encoding, a
+boundary that never closes) is copied as it is: the light copy may then
+be larger, never wrong.
 """
 
 from __future__ import annotations
@@ -225,12 +227,23 @@ def _multipart(reader: _Reader, out: io.BytesIO, boundaries: list[bytes], files:
 
 
 def _copy_until(reader: _Reader, out: io.BytesIO, boundaries: list[bytes]) -> bytes | None:
-    """Copy lines as they are up to a delimiter of ``boundaries``, which is returned unwritten."""
+    """Copy lines as they are up to a delimiter of ``boundaries``, which is returned unwritten.
+
+    What no reader looks at (a preamble, an epilogue, the rest of a header
+    section that never ends) is copied up to KEEP_TEXT bytes and the rest
+    left out of the light copy: megabytes of it would be held whole by the
+    parser for nothing. The original in the store has it all.
+    """
+    room = KEEP_TEXT
     while (item := reader.next()) is not None:
         piece, starts = item
         if starts and boundaries and _delimiter(piece, boundaries) is not None:
             return piece
-        out.write(piece)
+        if len(piece) <= room:
+            out.write(piece)
+            room -= len(piece)
+        else:
+            room = 0
     return None
 
 
