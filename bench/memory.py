@@ -111,8 +111,6 @@ print("PEAKALL", peak_all[0])
 
 def big_mail(path: Path, megabytes: int) -> None:
     """One client mail carrying a zip of ``megabytes`` MB, written as it is encoded (the bench holds none of it)."""
-    import base64
-
     head = ("From: wang.zhe@yuanhang.example\r\nTo: support@vendor.example.com\r\n"
             "Subject: =?utf-8?b?57O757uf5pel5b+XKOWOi+e8qeWMhSk=?=\r\n"  # 系统日志(压缩包)
             f"Message-ID: <bench-big-{megabytes}@yuanhang.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
@@ -121,6 +119,13 @@ def big_mail(path: Path, megabytes: int) -> None:
             "附件是服务器日志,请帮忙分析报错原因。\r\n\r\n王喆\r\n139-0000-5678\r\n"
             "--=_big\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n"
             "Content-Disposition: attachment; filename=\"server-logs.zip\"\r\n\r\n")
+    _with_random_file(path, head, megabytes, "--=_big--\r\n")
+
+
+def _with_random_file(path: Path, head: str, megabytes: int, tail: str) -> None:
+    """``head``, ``megabytes`` MB of random bytes in base64, ``tail``: written as encoded, never held."""
+    import base64
+
     with path.open("wb") as fh:
         fh.write(head.encode("utf-8"))
         left = megabytes * 1024 * 1024
@@ -128,13 +133,11 @@ def big_mail(path: Path, megabytes: int) -> None:
             block = os.urandom(min(left, 57 * 16384))  # whole base64 lines
             left -= len(block)
             fh.write(base64.encodebytes(block).replace(b"\n", b"\r\n"))
-        fh.write(b"--=_big--\r\n")
+        fh.write(tail.encode("ascii"))
 
 
 def forwarded_mail(path: Path, megabytes: int) -> None:
     """A customer's mail with a zip of ``megabytes`` MB, forwarded by our client as message/rfc822."""
-    import base64
-
     head = ("From: li.na@huaxin.example\r\nTo: support@vendor.example.com\r\nSubject: Fwd: server logs\r\n"
             f"Message-ID: <bench-fwd-{megabytes}@huaxin.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_out\"\r\n\r\n"
@@ -145,14 +148,7 @@ def forwarded_mail(path: Path, megabytes: int) -> None:
             "Content-Type: multipart/mixed; boundary=\"=_in\"\r\n\r\n--=_in\r\nContent-Type: text/plain\r\n\r\nsee zip\r\n"
             "--=_in\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n"
             "Content-Disposition: attachment; filename=\"logs.zip\"\r\n\r\n")
-    with path.open("wb") as fh:
-        fh.write(head.encode("utf-8"))
-        left = megabytes * 1024 * 1024
-        while left:
-            block = os.urandom(min(left, 57 * 16384))
-            left -= len(block)
-            fh.write(base64.encodebytes(block).replace(b"\n", b"\r\n"))
-        fh.write(b"--=_in--\r\n--=_out--\r\n")
+    _with_random_file(path, head, megabytes, "--=_in--\r\n--=_out--\r\n")
 
 
 def pasted_mail(path: Path, megabytes: int) -> None:
