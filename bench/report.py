@@ -110,8 +110,9 @@ def merge_readme(new: list[tuple[str, str, list[str], bool]]) -> None:
 
 def main(argv: list[str]) -> int:
     found = rows()
+    width = max((len(name) for _, name, _, _ in found), default=0)
     for when, name, cells, _ok in found:
-        print(f"{when}  {name:<26} baseline {cells[1]:<32} mailflow {cells[2]:<30} ratio {cells[3]:<14} "
+        print(f"{when}  {name:<{width}} baseline {cells[1]:<32} mailflow {cells[2]:<30} ratio {cells[3]:<14} "
               f"target {cells[4]:<10} met {cells[5].strip('*')}")
     if "--readme" in argv:
         merge_readme(found)

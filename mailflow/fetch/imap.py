@@ -259,7 +259,7 @@ class ImapMailbox:
         report names the mail it would not take.
         """
         for failed in (False, True):
-            uids = [uid for uid, outcome in taken if outcome.quarantined is failed]
+            uids = [uid for uid, outcome in taken if outcome.quarantined == failed]
             if not uids:
                 continue
             if failed:  # quarantined now, or before a crash that came between commit and flag

@@ -55,8 +55,8 @@ KEEP_TEXT = 1024 * 1024  # text to read: so much of it stays in the light copy, 
 _PIECE = 64 * 1024  # the most read at once: one line, or a piece of a longer one
 _HEADER_LIMIT = 256 * 1024  # a part's header section longer than this is not looked into
 _DECODED = ("base64", "quoted-printable", "7bit", "8bit", "binary", "")
-_IDENTITY = ("7bit", "8bit", "binary", "")
-_TEXT_BODIES = ("text/plain", "text/html")  # the only encodings a message/rfc822 part may have (RFC 2046 5.2.1)
+_IDENTITY = ("7bit", "8bit", "binary", "")  # the only encodings a message/rfc822 part may have (RFC 2046 5.2.1)
+_TEXT_BODIES = ("text/plain", "text/html")  # text to read, cut past KEEP_TEXT
 _OURS = SPOOLED_HEADER.lower().encode("ascii") + b":"
 _NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")))
 
