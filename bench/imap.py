@@ -136,9 +136,9 @@ def main() -> int:
             print(f"imap: {n} mails ({megabytes:.0f} MB) appended to two mailboxes in {time.perf_counter() - t0:.0f} s "
                   f"(not timed); expecting {want}", flush=True)
             bare_s, bare_n, bare_bytes = bare_fetch(server, BUGS)
-            base = bare_n / bare_s
+            before = bare_n / bare_s
             print(f"  bare IMAPClient fetch: {bare_n} mails, {bare_bytes / 1e6:.0f} MB in {bare_s:.1f} s = "
-                  f"{base:,.0f} msg/s", flush=True)
+                  f"{before:,.0f} msg/s", flush=True)
             config = work / "mailflow.toml"
             config.write_text(config_text(work, f"""
 [imap]
@@ -158,10 +158,10 @@ timeout = 60
 """))
             seconds, figures, stderr = mailflow_poll(config, work)
             again_s, again_n, _ = bare_fetch(server, BUGS)
-            print(f"  bare IMAPClient fetch again, after mailflow: {again_n / again_s:,.0f} msg/s; the ratio is "
-                  f"against their mean, {(base + again_n / again_s) / 2:,.0f} msg/s", flush=True)
-            bare_before = base
-            base = (base + again_n / again_s) / 2
+            after = again_n / again_s
+            base = (before + after) / 2
+            print(f"  bare IMAPClient fetch again, after mailflow: {after:,.0f} msg/s; the ratio is "
+                  f"against their mean, {base:,.0f} msg/s", flush=True)
             received = len(sink.received)
         finally:
             sink.stop()
@@ -187,7 +187,7 @@ timeout = 60
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()} {os.cpu_count()} cores",
               "python": platform.python_version(), "n": n, "mail_mb": round(megabytes, 1),
               "bare_fetch_msgs_per_s": round(base, 1), "bare_fetch_seconds": round(bare_s, 2),
-              "bare_fetch_before_after": [round(bare_before, 1), round(again_n / again_s, 1)],
+              "bare_fetch_before_after": [round(before, 1), round(after, 1)],
               "mailflow_msgs_per_s": round(ours, 1), "mailflow_seconds": round(seconds, 1),
               "mailflow_summary": figures, "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
               "problems": problems, "ok": ok}

@@ -272,8 +272,12 @@ class ImapMailbox:
                 for uid in uids:
                     self._settle_alone(uid, failed, tally)
 
+    def _target(self, failed: bool) -> str:
+        """The folder such mail moves to; "" to flag it where it is."""
+        return self.config.failed_folder if failed else self.config.processed_folder
+
     def _mark(self, uids: list[int], failed: bool) -> None:
-        target = self.config.failed_folder if failed else self.config.processed_folder
+        target = self._target(failed)
         if target:
             self._folders.move(uids, target)
         else:
@@ -287,7 +291,7 @@ class ImapMailbox:
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error as err:
-            target = self.config.failed_folder if failed else self.config.processed_folder
+            target = self._target(failed)
             # The mail is safe in the database; say so and make sure it is at least not new any more.
             tally.lines.append(f"{self._source(uid)}: stored, but the server refused to "
                                f"{'move it to ' + repr(target) if target else 'flag it'}: {error_text(err)}")

@@ -251,17 +251,17 @@ def _leaf(reader: _Reader, out: io.BytesIO, head: list[tuple[bytes, bool]], part
           boundaries: list[bytes], files: _Files) -> bytes | None:
     """A body: kept in the light copy, or, for a large attached file, decoded into the store."""
     encoding = str(part.get("content-transfer-encoding") or "").strip().lower()
+    attached = is_attachment(part)
     if part.get_content_maintype() == "message":
         # A forwarded mail: stored as the bytes that came, where a mail held whole stores the
         # stdlib's rewrite of its parsed tree (the same mail; its line ends and folding may differ).
         # Other message/* parts (delivery reports) are a few lines the parser reads as fields.
-        movable = part.get_content_type() == "message/rfc822" and encoding in _IDENTITY and is_attachment(part)
+        movable = attached and part.get_content_type() == "message/rfc822" and encoding in _IDENTITY
     else:
-        movable = encoding in _DECODED and is_attachment(part)
+        movable = attached and encoding in _DECODED
     # Text to read longer than KEEP_TEXT (a pasted log): the whole text is stored as a file, and
     # the light copy keeps its beginning, so the mail still reads as what the client wrote.
-    cut = (not movable and encoding in _DECODED and part.get_content_type() in _TEXT_BODIES
-           and not is_attachment(part))
+    cut = not attached and encoding in _DECODED and part.get_content_type() in _TEXT_BODIES
     kept: list[bytes] = []
     kept_size = 0
     sink: _Decoder | None = None

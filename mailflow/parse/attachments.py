@@ -18,7 +18,7 @@ from email.message import Message
 
 from mailflow.parse.headers import plain
 from mailflow.parse.model import CUT_WORD, SPOOLED_HEADER, Attachment
-from mailflow.parse.parts import filename, is_attachment, is_leaf, payload, sections
+from mailflow.parse.parts import filename, is_attachment, payload, sections
 
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of common file systems
 _RESERVED = re.compile(r'[<>:"|?*]')
@@ -38,8 +38,8 @@ def collect_attachments(msg: Message, spooled: Mapping[str, int] | None = None
     defects: list[str] = []
     for number, part in sections(msg):
         if not is_attachment(part):
-            whole = _spooled(part, spooled or {}) if is_leaf(part) else None
-            if whole is not None and _is_cut(part):  # a long text whose beginning is the body read here
+            whole = _spooled(part, spooled or {}) if _is_cut(part) else None
+            if whole is not None:  # a long text whose beginning is the body read here
                 sha256, size = whole
                 name = "message-text.html" if part.get_content_type() == "text/html" else "message-text.txt"
                 found.append(Attachment(filename=name, content_type=plain(part.get_content_type()), size=size,
