@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mailflow.classify.source import Problems, Where, check_keys, get_texts, read_mapping
 from mailflow.errors import RuleError
+from mailflow.reply.literals import fold, needs_of
 from mailflow.reply.plan_terms import conflict
 
 COMMITMENT_FILE = "commitment.yaml"
@@ -69,27 +70,35 @@ class _AnyOf:
     ~10x more than a phrase trie (``保(?:证|證)|…``, one pass whatever the
     number of phrases) plus one search per regex, which also keeps admin
     regexes independent (a group name or ``(?i)`` in one cannot break another).
+    A regex none of whose words (``literals.needs_of``) is in the text is not
+    run at all: it could not match, and most cannot, in most mails.
     """
 
     def __init__(self, phrases: list[str], patterns: list[str]) -> None:
         self.phrases, self.patterns = tuple(phrases), tuple(patterns)
         trie = _trie(phrases)
-        self._regexes = ((re.compile(trie),) if trie else ()) + tuple(
+        regexes = ((re.compile(trie),) if trie else ()) + tuple(
             re.compile(source, re.IGNORECASE) for source in patterns)
+        self._regexes = tuple((rx, needs_of(rx)) for rx in regexes)
 
     def search(self, text: str) -> re.Match[str] | None:
         """The leftmost match; at one position, phrases before patterns, then file order."""
         best: tuple[int, int, re.Match[str]] | None = None
-        for order, rx in enumerate(self._regexes):
-            found = rx.search(text)
+        folded = fold(text)
+        for order, (rx, needs) in enumerate(self._regexes):
+            found = rx.search(text) if needs.met(folded) else None
             if found and (best is None or found.start() < best[0]):
                 best = (found.start(), order, found)
         return best[2] if best else None
 
     def mask(self, text: str) -> str:
         """The text with every match blanked, keeping its length (positions stay valid)."""
-        for rx in self._regexes:
-            text = rx.sub(lambda m: _MASK * len(m.group()), text)
+        folded = fold(text)
+        for rx, needs in self._regexes:
+            if needs.met(folded):
+                masked = rx.sub(lambda m: _MASK * len(m.group()), text)
+                if masked != text:  # the next regex is asked about the text it will see
+                    text, folded = masked, fold(masked)
         return text
 
 
