@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 from datetime import datetime
 
 import pytest
@@ -129,6 +130,21 @@ def test_message_ids_are_unique_and_name_the_requirement():
         assert mid.startswith(f"<{RID}.") and mid.endswith("@vendor.example.com>")
         assert parsed(compose(draft(), requirement_id=RID, sender=SUPPORT, message_id=mid, in_reply_to=None,
                               references=(), now=NOW))["Message-ID"] == mid
+
+
+def test_a_forked_worker_makes_other_message_ids_than_its_parent():
+    """Workers that fork (the parse pool, a supervisor) must not send two mails with one Message-ID."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent, and out
+        os.write(write, make_message_id(RID, "vendor.example.com").encode())
+        os._exit(0)
+    os.close(write)
+    mine = make_message_id(RID, "vendor.example.com")
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        theirs = pipe.read().decode()
+    assert theirs.startswith(f"<{RID}.") and theirs != mine
 
 
 def test_compose_refuses_a_naive_clock_and_a_draft_without_recipient():
