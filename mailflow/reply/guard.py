@@ -290,7 +290,9 @@ class _FoldTable(dict):  # type: ignore[type-arg]
 
 
 _FOLDED = _FoldTable()
-_WHITESPACE_RUN = re.compile(r"[ \n]+")
+# The runs of whitespace ``space`` below may change: not a lone space between two other characters,
+# which stays (most of them, in English: calling back for each was a third of the normalising).
+_WHITESPACE_RUN = re.compile(f"[ \n]{{2,}}|\n| (?<![^{_CJK}{_MASK}] )| (?![^{_CJK}{_MASK}])")
 
 
 def _normalised(text: str, skip_quoted: bool = False) -> str:
