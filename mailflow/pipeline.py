@@ -283,7 +283,7 @@ def _staff_kind(mail: ParsedMail, req: Requirement, rt: Runtime) -> str:
     return "staff_to_client" if verdict.ok else "staff_message"
 
 
-def _attach(session: Session, requirement_id: str, message: Message, mail: ParsedMail, rt: Runtime,
+def _attach(session: Session, requirement_id: str, message: Message | None, mail: ParsedMail, rt: Runtime,
             now: datetime) -> None:
     attach_files(session, requirement_id, message, mail, root=rt.config.path(rt.config.paths.attachments),
                  max_bytes=rt.config.general.max_attachment_bytes, now=now)
