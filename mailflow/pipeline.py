@@ -249,8 +249,9 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
         if not has_tokens(mail.subject):
             refresh_due(session, req, rt)  # a colleague's own answer to the client meets the clock
             return Outcome(STAFF, source, requirement_id, reason="staff message appended")
-        lookup.forget_workload(session)  # a command may change owners and statuses, of more than this one
-        result = run_commands(session, req, mail, staff, rt, now)
+        before = (req.owner, req.status)
+        result = run_commands(session, req, mail, staff, rt, now)  # changes this requirement only
+        lookup.moved_workload(session, before, (req.owner, req.status))
         return Outcome(STAFF, source, requirement_id, reason=result.reason, queued=result.queued)
     # A client's words: a subject with "#status:closed" in it is still just a client's mail.
     before = (req.owner, req.status)
@@ -265,8 +266,7 @@ def _append(session: Session, requirement_id: str, mail: ParsedMail, raw: bytes,
     if reaction.kind == "change_request":
         back_to_evaluation(session, req, mail.reply_text, actor=mail.sender.email, now=now)
     refresh_due(session, req, rt)  # reopened after a failed verification: its clocks run again
-    if (req.owner, req.status) != before:
-        lookup.forget_workload(session)
+    lookup.moved_workload(session, before, (req.owner, req.status))
     return Outcome(FOLLOW_UP, source, requirement_id, reason=reaction.line, queued=queued)
 
 

@@ -147,8 +147,9 @@ def open_workload(session: Session) -> dict[str, int]:
 
     Counted once per transaction (a GROUP BY over every requirement, which
     would otherwise run for every new mail of a backlog) and kept up to date
-    by ``counted_new_owner``; ``forget_workload`` after anything that may
-    change an owner or a status.
+    by ``counted_new_owner`` and ``moved_workload``: counted again after every
+    command or client reply, it grew with the table, and a backlog of 100,000
+    would have spent most of its time counting.
     """
     cached = session.info.get(_WORKLOAD_KEY)
     if cached is None:
@@ -164,8 +165,16 @@ def counted_new_owner(session: Session, owner: str | None) -> None:
         cached[owner] = cached.get(owner, 0) + 1
 
 
-def forget_workload(session: Session) -> None:
-    session.info.pop(_WORKLOAD_KEY, None)
+def moved_workload(session: Session, before: tuple[str | None, str], after: tuple[str | None, str]) -> None:
+    """One requirement went from (owner, status) ``before`` to ``after``: the count follows."""
+    cached = session.info.get(_WORKLOAD_KEY)
+    if cached is None or before == after:
+        return
+    for (owner, status), step in ((before, -1), (after, 1)):
+        if owner and status in OPEN_STATUSES:
+            cached[owner] = cached.get(owner, 0) + step
+            if cached[owner] <= 0:
+                del cached[owner]  # as the GROUP BY would have it: no row for nobody's work
 
 
 def continued_in(session: Session, requirement_id: str) -> str:
