@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, object_session
 from mailflow.classify.model import Rules
 from mailflow.errors import MailflowError, TemplateError
 from mailflow.parse.model import Address, ParsedMail
+from mailflow.record import lookup
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event, write_thread
 from mailflow.reply import drafts_for
 from mailflow.reply.gate import guard_reason, hold_reason
@@ -126,11 +127,14 @@ def client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
     Not a staff member's mail (a command, a forward): the client never saw those.
     """
     session = object_session(req)
-    if session is not None and write_thread(session, req.id):
-        session.expire(req, ["messages"])  # read again, with the mails just written
-    references = tuple(m.message_id for m in req.messages if m.message_id)
-    last_in = next((m.message_id for m in reversed(req.messages)
-                    if m.direction == "in" and m.message_id and m.from_addr == req.submitter_email), None)
+    if session is None:  # a record outside any transaction: nothing to thread on
+        return None, ()
+    if not write_thread(session, req.id):
+        session.flush()  # a mail with attachments, still pending, is part of the thread too
+    thread = lookup.thread_of(session, req.id)
+    references = tuple(mid for mid, _, _ in thread if mid)
+    last_in = next((mid for mid, direction, sender in reversed(thread)
+                    if direction == "in" and mid and sender == req.submitter_email), None)
     return last_in, references
 
 

@@ -39,6 +39,8 @@ _REQUIREMENTS_IN = select(Requirement).where(Requirement.id.in_(bindparam("ids",
 _WORKLOAD = (select(_requirements.owner, func.count())
              .where(_requirements.status.in_(OPEN_STATUSES), _requirements.owner.is_not(None))
              .group_by(_requirements.owner))
+_THREAD = (select(_messages.message_id, _messages.direction, _messages.from_addr)
+           .where(_messages.requirement_id == bindparam("rid")).order_by(_messages.id))
 _HELD_KEY = "mailflow.requirements_held"
 _WORKLOAD_KEY = "mailflow.open_workload"
 _KNOWN_KEY = "mailflow.known_before"
@@ -140,6 +142,16 @@ def requirement_of_messages(session: Session, message_ids: Iterable[str]) -> str
         if rows.get(mid) is not None:
             return rows[mid]
     return None
+
+
+def thread_of(session: Session, requirement_id: str) -> list[tuple[str | None, str, str]]:
+    """The requirement's stored mails in order: (Message-ID, direction, sender), what an answer threads on.
+
+    Plain rows, not ``Requirement.messages``: loading that relationship cost a
+    staff command a sixth of its time, to read three columns. The caller
+    writes out what is still pending first (``write_thread``, a flush).
+    """
+    return [tuple(row) for row in session.connection().execute(_THREAD, {"rid": requirement_id})]
 
 
 def open_workload(session: Session) -> dict[str, int]:
