@@ -24,12 +24,13 @@ from mailflow.reply.gate import guard_reason, hold_reason
 from mailflow.reply.guard import Plan
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime
-from mailflow.send.outbox import enqueue, has_template, recent_external
+from mailflow.send.outbox import enqueue, has_template, prefetch_templates, recent_external
 from mailflow.store.tables import Requirement
 from mailflow.thread import strip_tags
 
 log = logging.getLogger(__name__)
 FLOOD_WINDOW = timedelta(hours=1)  # max_auto_replies_per_hour counts the mails queued in this window
+REDIRECT = "redirect_service"  # the template a service-stage client gets once per thread
 
 
 def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runtime, now: datetime, *,
@@ -55,7 +56,7 @@ def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runti
     own = frozenset((*rt.rules.support_addresses, rt.sender.email))
     queued = 0
     for draft in drafts:
-        if draft.template.endswith("/redirect_service") and has_template(session, req.id, "redirect_service"):
+        if draft.template.endswith(f"/{REDIRECT}") and has_template(session, req.id, REDIRECT):
             continue  # the client is redirected once per thread, not at every mail
         reason = hold_reason(draft, plan=plan, commitment=rt.commitment, staff_emails=staff_emails,
                              own_addresses=own, recent_auto_replies=recent,
@@ -75,6 +76,11 @@ def queue_event(session: Session, req: Requirement, ctx: ReplyContext, rt: Runti
             notice = replace(ctx, event="blocked_notice", blocked_reason=reason, blocked_text=draft.text)
             queued += queue_event(session, req, notice, rt, now, in_reply_to=in_reply_to, references=references)
     return queued
+
+
+def prefetch_redirects(session: Session, requirement_ids: list[str]) -> None:
+    """Ask once for a batch which of these threads had their one service redirect already."""
+    prefetch_templates(session, requirement_ids, REDIRECT)
 
 
 def guard_hold(ctx: ReplyContext, plan: Plan, rt: Runtime) -> tuple[Draft, str] | None:

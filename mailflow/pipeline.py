@@ -30,7 +30,7 @@ from mailflow.commands.auth import authenticate
 from mailflow.commands.run import run_commands
 from mailflow.commands.syntax import has_tokens
 from mailflow.errors import MailflowError
-from mailflow.outgoing import FLOOD_WINDOW, queue_event, reply_context
+from mailflow.outgoing import FLOOD_WINDOW, prefetch_redirects, queue_event, reply_context
 from mailflow.parse import parse
 from mailflow.parse.ahead import Parsed, parse_many
 from mailflow.parse.model import ParsedMail
@@ -203,6 +203,8 @@ def _prefetch(session: Session, mails: Sequence[ParsedMail], now: datetime) -> N
                     digests=[m.content_hash for m in mails if not m.message_id],
                     requirement_ids=[tag for k in keys for tag in k.tags])
     prefetch_recent(session, [m.sender.email for m in mails], now - FLOOD_WINDOW)
+    threads = [lookup.requirement_of_messages(session, k.message_ids) for k in keys]  # answered from the prefetch
+    prefetch_redirects(session, [*(t for t in threads if t), *(tag for k in keys for tag in k.tags)])
 
 
 def _find_thread(session: Session, mail: ParsedMail) -> str | None:

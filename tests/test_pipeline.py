@@ -182,6 +182,26 @@ def test_a_service_stage_client_gets_only_the_redirect_and_the_account_owner_the
     assert "zhang.min@vendor.example.com" in redirect
 
 
+def test_a_service_stage_thread_is_redirected_once_whether_its_mails_come_together_or_apart(
+        cli, tmp_path: Path) -> None:
+    """Within one batch, and in a later batch that asks the database once for all its threads."""
+    northwind = "emily.carter@northwind.example.com"
+    follow_up = Path(demo("15")).read_bytes()
+    together = tmp_path / "together"
+    together.mkdir()
+    (together / "06.eml").write_bytes(Path(demo("06")).read_bytes())
+    (together / "15.eml").write_bytes(follow_up)
+    cli("ingest", str(together))
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "08.eml").write_bytes(Path(demo("08")).read_bytes())  # two mails: a batch, not one by one
+    (later / "15-again.eml").write_bytes(follow_up.replace(b"<001901dd57a3$", b"<001901dd57a4$"))
+    lines = _lines(cli("ingest", str(later), "-v"))
+    assert [line.split()[0] for line in lines] == ["new", "follow_up"]
+    to_client = [q for q in outbox(cli) if northwind in q["to"]]
+    assert [q["template"] for q in to_client] == ["en/redirect_service"]
+
+
 def test_an_implementation_ack_asks_only_for_what_is_missing_as_a_numbered_list(cli, tmp_path: Path) -> None:
     cli("ingest", demo("03"), demo("04"))  # 03 gives contact, phone and phase; 04 gives none of them
     mails = exported(cli, tmp_path)

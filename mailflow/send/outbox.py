@@ -167,6 +167,19 @@ _RECENT_EXTERNAL = (  # built once, on the table
            _outbox.created_at >= bindparam("since"), _outbox.status != "blocked"))
 
 
+def prefetch_templates(session: Session, requirement_ids: Iterable[str], template_name: str) -> None:
+    """Read, once for a batch, which of these requirements already queued a mail from ``template_name``.
+
+    Why: ``has_template`` asked once per requirement, and in a backlog
+    nearly every follow-up is on a requirement of its own.
+    """
+    queued, suffix = _queued(session), f"/{template_name}"
+    wanted = {r for r in requirement_ids if r and (r, suffix) not in queued.templates}
+    for chunk in chunks(wanted):
+        found = set(session.connection().scalars(_WITH_TEMPLATE, {"ids": chunk, "like": f"%{suffix}"}))
+        queued.templates.update(((rid, suffix), rid in found) for rid in chunk)
+
+
 def has_template(session: Session, requirement_id: str, template_name: str) -> bool:
     """Whether this requirement already queued a mail from ``template_name`` (any language)."""
     suffix = f"/{template_name}"
@@ -181,6 +194,10 @@ def has_template(session: Session, requirement_id: str, template_name: str) -> b
     return stored
 
 
+_WITH_TEMPLATE = (
+    select(_outbox.requirement_id).distinct()
+    .where(_outbox.requirement_id.in_(bindparam("ids", expanding=True)), _outbox.status != "blocked",
+           _outbox.template.like(bindparam("like"))))
 _HAS_TEMPLATE = (  # built once: asked for every client mail on an unserviced thread
     select(_outbox.id)
     .where(_outbox.requirement_id == bindparam("requirement_id"), _outbox.status != "blocked",
