@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
@@ -146,13 +147,14 @@ def store_incoming(
     An ORM object and a statement of its own per mail was a twentieth of
     ingest's time.
     """
-    fields = dict(raw=raw, direction="in", at=at, content_hash=mail.content_hash, message_id=mail.message_id,
-                  from_addr=mail.sender.email, to_addrs=[a.email for a in (*mail.to, *mail.cc)],
-                  subject=mail.subject, source=source, status=status, reason=reason,
-                  requirement_id=requirement_id)
+    fields: dict[str, Any] = {
+        "raw": raw, "direction": "in", "at": at, "content_hash": mail.content_hash, "message_id": mail.message_id,
+        "from_addr": mail.sender.email, "to_addrs": [a.email for a in (*mail.to, *mail.cc)],
+        "subject": mail.subject, "source": source, "status": status, "reason": reason,
+        "requirement_id": requirement_id}
     if mail.attachments:
-        return store_message(session, **fields)  # type: ignore[arg-type]
-    _keep(session, **fields)  # type: ignore[arg-type]
+        return store_message(session, **fields)
+    _keep(session, **fields)
     return None
 
 
