@@ -244,7 +244,7 @@ class ImapFolder(Base):
 
 
 Index("ix_messages_content_hash_direction", Message.content_hash, Message.direction)
-Index("ix_outbox_recipient_created_at", Outbox.recipient, Outbox.created_at)
+Index("ix_outbox_recipient_kind_created_at", Outbox.recipient, Outbox.kind, Outbox.created_at)
 # Mail without Message-ID is known by its content: stored once, however many workers race on it.
 _NO_MESSAGE_ID = text("direction = 'in' AND message_id IS NULL")
 Index("ux_messages_in_content_hash", Message.content_hash, unique=True, sqlite_where=_NO_MESSAGE_ID,
