@@ -57,7 +57,7 @@ class Requirement(Base):
     __tablename__ = "requirements"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # REQ-YYYYMM-NNN
-    status: Mapped[str] = mapped_column(String(24), default="new", index=True)
+    status: Mapped[str] = mapped_column(String(24), default="new")  # indexed with owner, below
     type: Mapped[str] = mapped_column(String(16), default="other")
     priority: Mapped[str] = mapped_column(String(8), default="medium")
     customer: Mapped[str | None] = mapped_column(String(200))
@@ -244,6 +244,7 @@ class ImapFolder(Base):
 
 
 Index("ix_messages_content_hash_direction", Message.content_hash, Message.direction)
+Index("ix_requirements_status_owner", Requirement.status, Requirement.owner)  # the open workload, from the index
 Index("ix_outbox_recipient_kind_created_at", Outbox.recipient, Outbox.kind, Outbox.created_at)
 # Mail without Message-ID is known by its content: stored once, however many workers race on it.
 _NO_MESSAGE_ID = text("direction = 'in' AND message_id IS NULL")
