@@ -159,9 +159,9 @@ def open_workload(session: Session) -> dict[str, int]:
 
     Counted once per transaction (a GROUP BY over every requirement, which
     would otherwise run for every new mail of a backlog) and kept up to date
-    by ``counted_new_owner`` and ``moved_workload``: counted again after every
-    command or client reply, it grew with the table, and a backlog of 100,000
-    would have spent most of its time counting.
+    by ``counted_new_owner`` and ``moved_workload``. It used to be counted
+    again after every command or client reply, a cost that grew with the
+    table.
     """
     cached = session.info.get(_WORKLOAD_KEY)
     if cached is None:

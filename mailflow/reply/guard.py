@@ -291,7 +291,7 @@ class _FoldTable(dict):  # type: ignore[type-arg]
 
 _FOLDED = _FoldTable()
 # The runs of whitespace ``space`` below may change: not a lone space between two other characters,
-# which stays (most of them, in English: calling back for each was a third of the normalising).
+# which stays (most of them, in English: calling back for each was over half of the normalising).
 _WHITESPACE_RUN = re.compile(f"[ \n]{{2,}}|\n| (?<![^{_CJK}{_MASK}] )| (?![^{_CJK}{_MASK}])")
 
 
