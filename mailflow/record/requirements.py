@@ -130,7 +130,7 @@ def write_thread(session: Session, requirement_id: str) -> bool:
 
 @event.listens_for(Session, "before_commit")
 def _write_later(session: Session) -> None:
-    # Flushed first: the requirements they belong to, and the incoming mails before them.
+    # Flushed first: the requirements they belong to, and the mails with attachments (ORM objects) before them.
     write_kept_rows(session, _LATER_KEY, _INSERT_MESSAGE, lambda later: later.rows)
 
 

@@ -187,22 +187,17 @@ def has_template(session: Session, requirement_id: str, template_name: str) -> b
     if any(row.requirement_id == requirement_id and row.status != "blocked" and row.template.endswith(suffix)
            for row in queued.rows):
         return True
-    stored = queued.templates.get((requirement_id, suffix))
-    if stored is None:  # asked once per transaction: later rows of its own are the ones above
-        stored = queued.templates[(requirement_id, suffix)] = session.connection().scalar(
-            _HAS_TEMPLATE, {"requirement_id": requirement_id, "like": f"%{suffix}"}) is not None
-    return stored
+    # The database is asked once per transaction (a batch asks for all its threads at once); the
+    # transaction's own rows are the ones above.
+    prefetch_templates(session, [requirement_id], template_name)
+    return queued.templates[(requirement_id, suffix)]
 
 
 _WITH_TEMPLATE = (
     select(_outbox.requirement_id).distinct()
     .where(_outbox.requirement_id.in_(bindparam("ids", expanding=True)), _outbox.status != "blocked",
            _outbox.template.like(bindparam("like"))))
-_HAS_TEMPLATE = (  # built once: asked for every client mail on an unserviced thread
-    select(_outbox.id)
-    .where(_outbox.requirement_id == bindparam("requirement_id"), _outbox.status != "blocked",
-           _outbox.template.like(bindparam("like")))
-    .limit(1))
+
 
 
 def list_outbox(session: Session, status: str | None = None) -> list[Outbox]:

@@ -189,7 +189,8 @@ def write_kept_rows(session: Session, key: str, statement: Executable,
 
     For a ``before_commit`` listener (also called earlier, when the rows
     must be readable sooner). Why: rows nobody reads back before the commit
-    (the process log, outgoing mail and its copies) cost an ORM object
+    (the process log, the outbox, the messages rows of mail without
+    attachments) cost an ORM object
     each, about a tenth of ingest's time per kind, when one executemany
     does. The state is taken, so a second call writes nothing twice; the
     session is flushed first, so the requirements the rows point at exist.
