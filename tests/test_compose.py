@@ -41,6 +41,17 @@ def build(d: Draft | None = None, **kw: object) -> email.message.EmailMessage:
     return parsed(raw)
 
 
+def test_the_date_header_is_the_standard_librarys_to_the_second_whatever_the_microseconds():
+    from datetime import timedelta, timezone
+    from email.utils import format_datetime
+
+    for now in (NOW.replace(microsecond=999_999), NOW.replace(microsecond=1), NOW + timedelta(seconds=1),
+                NOW.astimezone(timezone.utc).replace(microsecond=500_000)):
+        raw = compose(draft(), requirement_id=RID, sender=SUPPORT, message_id=f"<{RID}.abc@vendor.example.com>",
+                      in_reply_to=None, references=(), now=now)
+        assert parsed(raw)["Date"] == format_datetime(now)  # same second, same zone: same header
+
+
 def test_external_ack_parses_back_with_every_header():
     msg = build()
     assert msg["From"].addresses[0].display_name == "客户支持中心"

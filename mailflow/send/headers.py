@@ -33,11 +33,14 @@ _CONTENT_LANGUAGE = {"zh": "zh-CN", "en": "en"}
 
 
 def _date(now: datetime) -> str:
-    """The Date header: the same for every mail one event queues, and formatting it is not free.
+    """The Date header: the same for every mail queued within one second, and formatting it is not free.
 
-    Keyed by the offset too: equal instants in two zones are equal datetimes, but not the same header.
+    Keyed by the whole second (the header has no finer one; each mail of a
+    backlog has its own ``now``, so a key with microseconds never hit) and
+    by the offset too: equal instants in two zones are equal datetimes, but
+    not the same header.
     """
-    return _formatted(now, now.utcoffset())
+    return _formatted(now.replace(microsecond=0), now.utcoffset())
 
 
 @lru_cache(maxsize=16)
