@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -55,20 +56,26 @@ DEFAULT_N = 10_000
 
 
 def ceiling(paths: list[Path], db: Path) -> float:
+    return floor((p.read_bytes() for p in paths), db)  # reading each file is inside the timing
+
+
+def floor(raws: Iterable[bytes], db: Path) -> float:
+    """Messages/s of the least any ingester does: parse with the standard library, insert, one transaction."""
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, message_id TEXT, subject TEXT, sender TEXT, body TEXT, raw BLOB)")
+    count = 0
     t0 = time.perf_counter()
     with conn:
-        for p in paths:
-            raw = p.read_bytes()
+        for raw in raws:
             msg = email.message_from_bytes(raw)
             part = next((p for p in msg.walk() if p.get_content_maintype() == "text"), msg)
             text = (part.get_payload(decode=True) or b"").decode(part.get_content_charset() or "utf-8", "replace")
             conn.execute("INSERT INTO m (message_id, subject, sender, body, raw) VALUES (?,?,?,?,?)",
                          (msg["Message-ID"], str(msg["Subject"]), str(msg["From"]), text, raw))
+            count += 1
     elapsed = time.perf_counter() - t0
     conn.close()
-    return len(paths) / elapsed
+    return count / elapsed
 
 
 def mailflow_ingest(directory: Path, config: Path) -> tuple[float, float, list]:
