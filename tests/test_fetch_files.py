@@ -19,6 +19,16 @@ def test_a_directory_of_eml_files_is_read_in_name_order(tmp_path: Path) -> None:
     assert [i.raw for i in items] == [ONE, TWO]
 
 
+def test_only_eml_files_of_a_directory_are_taken_whatever_the_case_of_the_suffix(tmp_path: Path) -> None:
+    (tmp_path / "c.EML").write_bytes(TWO)  # Outlook on Windows saves them so
+    (tmp_path / "a.eml").write_bytes(ONE)
+    (tmp_path / ".eml").write_bytes(TWO)  # a hidden file with no suffix, as pathlib sees it
+    (tmp_path / "b.eml").mkdir()  # a directory, however it is named
+    (tmp_path / "d.eml.txt").write_text("not mail")
+    items = list(iter_sources([str(tmp_path)]))
+    assert [(Path(i.source).name, i.raw) for i in items] == [("a.eml", ONE), ("c.EML", TWO)]
+
+
 def test_a_maildir_yields_new_and_cur_messages(tmp_path: Path) -> None:
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     box.add(ONE)
