@@ -181,6 +181,28 @@ def test_long_subjects_of_any_script_fold_within_78_columns_and_parse_back(lengt
     assert parsed(raw)["Subject"] == f"[{RID}] {' '.join(words.split())}"
 
 
+@pytest.mark.parametrize("name", ["Subject", "X-Mailflow-Requirement", "X-A-Header-Name-Long-Enough-To-Leave-Almost-No-Room"])
+def test_each_encoded_word_is_whole_characters_and_as_full_as_its_line_allows(name: str) -> None:
+    """RFC 2047 §5: each encoded word must decode on its own, so no character is split between two."""
+    import base64
+    import random
+
+    from mailflow.send.headers import _text_header
+
+    rng = random.Random(name)
+    for _ in range(300):
+        value = "需" + "".join(rng.choice(["需", "求", "😀", "é", "a", "Z", "發票"]) for _ in range(rng.randint(0, 90)))
+        lines = _text_header(name, value).split("\r\n ")
+        pieces = [base64.b64decode(line.rsplit("=?utf-8?b?", 1)[1][:-2]) for line in lines]
+        assert "".join(piece.decode("utf-8") for piece in pieces) == value  # strict: a split character fails
+        assert all(len(" " + line) <= 78 for line in lines[1:])
+        assert len(lines[0]) <= 78 or len(pieces[0].decode("utf-8")) == 1  # no room at all: one character alone
+        for line, piece, after in zip(lines, pieces, pieces[1:]):
+            room = 78 - (len(name) + 2 if line is lines[0] else 1)
+            grown = piece + after.decode("utf-8")[0].encode("utf-8")
+            assert len(f"=?utf-8?b?{base64.b64encode(grown).decode()}?=") > min(room, 75)  # the next would not fit
+
+
 @pytest.mark.parametrize("address", ["li.wei@vendor.example.com", "a.b+tag@huaxin.example", "x_y-z@sub.yuanhang.example",
                                      "UPPER@Example.COM", "a'b@northwind.example", "a..b@northwind.example"])
 def test_a_bare_address_is_written_as_the_header_parser_would_write_it(address: str) -> None:

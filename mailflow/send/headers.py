@@ -141,19 +141,29 @@ def _encoded_words(value: str, *, first: int) -> list[str]:
     """RFC 2047 ``=?utf-8?b?…?=`` words of whole characters, one per line, each line within 78 columns.
 
     ``email.header.Header`` does the same in about 0.2 ms a subject, which a
-    backlog pays for every acknowledgement.
+    backlog pays for every acknowledgement. The text is encoded once and cut
+    between characters (never before a UTF-8 continuation byte): a loop over
+    each character was a third of composing a Chinese mail's headers.
     """
+    data = value.encode("utf-8")
     words: list[str] = []
-    chunk = bytearray()
-    room = first
-    for char in value:
-        encoded = char.encode("utf-8")
-        if chunk and len(chunk) + len(encoded) > (min(75, room) - 12) // 4 * 3:  # 12: "=?utf-8?b?" "?="
-            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
-            chunk, room = bytearray(), 77  # continuation lines start with one space
-        chunk += encoded
-    words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
-    return words
+    start, room = 0, first
+    while True:
+        limit = (min(75, room) - 12) // 4 * 3  # 12: "=?utf-8?b?" "?="
+        cut = start + limit
+        if cut >= len(data):
+            words.append(f"=?utf-8?b?{base64.b64encode(data[start:]).decode('ascii')}?=")
+            return words
+        while cut > start and data[cut] & 0xC0 == 0x80:  # back to the first byte of a character
+            cut -= 1
+        if cut <= start:  # not even one character fits the room: it goes alone
+            cut = start + 1
+            while cut < len(data) and data[cut] & 0xC0 == 0x80:
+                cut += 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:cut]).decode('ascii')}?=")
+        start, room = cut, 77  # continuation lines start with one space
+        if start >= len(data):
+            return words
 
 
 def _address_header(name: str, addresses: tuple[str, ...]) -> str:
