@@ -202,3 +202,37 @@ def test_several_processes_starting_on_a_new_sqlite_file_all_get_the_schema(tmp_
                               text=True) for _ in range(4)]
     results = [proc.communicate(timeout=120) for proc in procs]
     assert [(proc.returncode, out.strip()) for proc, (out, _) in zip(procs, results)] == [(0, "ok")] * 4, results
+
+
+def test_a_new_sqlite_database_has_large_pages_and_every_connection_a_large_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Raw mail over many small pages was most of what SQLite wrote; see SQLITE_PAGE_BYTES."""
+    from mailflow.store.session import SQLITE_CACHE_KIB, SQLITE_PAGE_BYTES
+
+    store = open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    for _ in range(2):
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_BYTES == 16384
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+    store.close()
+
+
+def test_a_database_made_with_small_pages_keeps_them_and_still_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    made = sqlite3.connect(path)  # as SQLite made them before: 4 KB pages, already in WAL mode
+    made.execute("PRAGMA page_size=4096")
+    made.execute("PRAGMA journal_mode=WAL")
+    made.execute("CREATE TABLE kept (x)")
+    made.execute("INSERT INTO kept VALUES (1)")
+    made.commit()
+    made.close()
+    store = open_store(f"sqlite:///{path}")  # brought to the newest schema beside the old table
+    with store.session() as s:
+        assert next_requirement_id(s, datetime(2026, 11, 5, tzinfo=SHANGHAI)) == "REQ-202611-001"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("SELECT x FROM kept").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    store.close()

@@ -50,6 +50,17 @@ def _unreachable(engine: Engine, err: Exception) -> StoreError:
     return StoreError(f"database {engine.url.render_as_string(hide_password=True)}: {db_reason(err)}")
 
 
+# SQLite's pages and page cache. Every mail is kept raw (tens of KB, stored over a chain of pages)
+# beside half a dozen indexed rows, and SQLite's defaults (4 KB pages, a 2 MB cache) made ingesting
+# 10,000 generated mails cost 678,000 page writes and 409,000 page reads: index pages fell out of the
+# cache between batches and were read back, and each raw mail took a write per 4 KB, twice (the WAL,
+# then the checkpoint). With 16 KB pages and a 16 MB cache: 162,000 writes and 54,000 reads, and
+# ingest ran 4% faster on a machine whose disk is its page cache. The page size can only be chosen
+# when a database is created: one made before keeps its pages and still gets the larger cache.
+SQLITE_PAGE_BYTES = 16384
+SQLITE_CACHE_KIB = 16000  # per connection, and only as it fills: within the 200 MB the backlog may use
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings concurrent writers need on each backend."""
     if url.startswith("sqlite"):
@@ -61,7 +72,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")  # a new, empty database only; else a no-op
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.execute("PRAGMA synchronous=FULL")  # every commit on disk (``Store.relaxed`` says when not)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
