@@ -202,6 +202,35 @@ def test_a_service_stage_thread_is_redirected_once_whether_its_mails_come_togeth
     assert [q["template"] for q in to_client] == ["en/redirect_service"]
 
 
+def test_a_requirement_made_in_the_batch_is_not_looked_for_in_the_database(cli, tmp_path: Path) -> None:
+    """Nothing of it can be stored before the commit: its redirect-once check and its SLA log come from memory."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    together = tmp_path / "together"
+    together.mkdir()
+    (together / "06.eml").write_bytes(Path(demo("06")).read_bytes())  # a service-stage client: redirected
+    (together / "15.eml").write_bytes(Path(demo("15")).read_bytes())  # their follow-up, in the same batch
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        lines = _lines(cli("ingest", str(together), "-v"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert [line.split()[0] for line in lines] == ["new", "follow_up"]
+    selects = [s for s in statements if s.startswith("SELECT")]
+    assert not [s for s in selects if "FROM outbox" in s and "LIKE" in s]  # the redirect-once check
+    assert not [s for s in selects if "FROM events" in s]  # the SLA clock's log
+    northwind = [q for q in outbox(cli) if "emily.carter@northwind.example.com" in q["to"]]
+    assert [q["template"] for q in northwind] == ["en/redirect_service"]  # still once
+    record = show(cli, lines[0].split()[1])
+    assert record["due_at"]  # the follow-up's clock was worked out from the log kept in memory
+
+
 def test_an_implementation_ack_asks_only_for_what_is_missing_as_a_numbered_list(cli, tmp_path: Path) -> None:
     cli("ingest", demo("03"), demo("04"))  # 03 gives contact, phone and phase; 04 gives none of them
     mails = exported(cli, tmp_path)

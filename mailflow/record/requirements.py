@@ -209,6 +209,21 @@ def build_requirement(
     )
 
 
+_CREATED_KEY = "mailflow.created"
+
+
+def created_here(session: Session, requirement_id: str) -> bool:
+    """Was this requirement made by this very transaction? Then nothing of it is stored yet.
+
+    Its id was this transaction's alone and the record is invisible to every
+    other until the commit, so no mail, event or outbox row of it can be in
+    the database: callers that would ask (the redirect-once check, the SLA
+    clock's log) need not. In a backlog that was a query for most new
+    requirements.
+    """
+    return requirement_id in session.info.get(_CREATED_KEY, ())
+
+
 def create_requirement(
     session: Session,
     requirement_id: str,
@@ -222,6 +237,7 @@ def create_requirement(
     """A new record from a client's first mail, with the log of how it was routed."""
     req = build_requirement(requirement_id, mail, decision, submitted_at=submitted_at, due_at=due_at, now=now)
     session.add(req)  # flushed before its events and messages: their relationships order the inserts
+    transaction_state(session, _CREATED_KEY, set).add(requirement_id)
     add_event(session, req.id, at=now, actor=mail.sender.email, kind="created",
               detail=f"received by email: {mail.subject}")
     fired = ", ".join(f"{h.rule} ({h.origin})" for h in decision.hits) or "no rule fired; defaults"

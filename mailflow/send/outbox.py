@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from mailflow.parse.model import Address
-from mailflow.record.requirements import store_outgoing
+from mailflow.record.requirements import created_here, store_outgoing
 from mailflow.reply.model import Draft
 from mailflow.send.headers import compose, make_message_id
 from mailflow.store.session import chunks, transaction_state, write_kept_rows
@@ -175,6 +175,9 @@ def prefetch_templates(session: Session, requirement_ids: Iterable[str], templat
     """
     queued, suffix = _queued(session), f"/{template_name}"
     wanted = {r for r in requirement_ids if r and (r, suffix) not in queued.templates}
+    for rid in [r for r in wanted if created_here(session, r)]:  # nothing of it is stored: no need to ask
+        queued.templates[(rid, suffix)] = False
+        wanted.discard(rid)
     for chunk in chunks(wanted):
         found = set(session.connection().scalars(_WITH_TEMPLATE, {"ids": chunk, "like": f"%{suffix}"}))
         queued.templates.update(((rid, suffix), rid in found) for rid in chunk)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from mailflow.classify.model import Staff
 from mailflow.outgoing import notify_in
 from mailflow.record.events import pending_events
-from mailflow.record.requirements import SYSTEM_ACTOR, add_event
+from mailflow.record.requirements import SYSTEM_ACTOR, add_event, created_here
 from mailflow.runtime import Runtime
 from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, earliest_open, next_due, progress_due
 from mailflow.store.tables import Event, Requirement, SlaNotice
@@ -86,11 +86,12 @@ def tick(rt: Runtime, now: datetime | None = None, *, changed_since: datetime | 
 def facts_of(session: Session, req: Requirement) -> Facts:
     """The clock's view of a requirement, read fresh from its process log.
 
-    The log as stored plus the steps this transaction logged and has not
-    written yet (``record.events``: in the order they were added, after the
-    stored ones of the same time, as their ids will be).
+    The log as stored (none, for a requirement this transaction made) plus
+    the steps this transaction logged and has not written yet
+    (``record.events``: in the order they were added, after the stored ones
+    of the same time, as their ids will be).
     """
-    stored = session.connection().execute(_STEPS, {"rid": req.id}).all()
+    stored = [] if created_here(session, req.id) else session.connection().execute(_STEPS, {"rid": req.id}).all()
     keyed = [((at, 0, pk), Step(kind, at, actor, detail)) for pk, kind, at, actor, detail in stored]
     keyed += [((e["at"], 1, n), Step(e["kind"], e["at"], e["actor"], e["detail"]))
               for n, e in enumerate(pending_events(session, req.id))]
