@@ -213,13 +213,14 @@ _CREATED_KEY = "mailflow.created"
 
 
 def created_here(session: Session, requirement_id: str) -> bool:
-    """Was this requirement made by this very transaction? Then nothing of it is stored yet.
+    """Was this requirement made by this very transaction? Then its outbox rows and log are all in memory.
 
-    Its id was this transaction's alone and the record is invisible to every
-    other until the commit, so no mail, event or outbox row of it can be in
-    the database: callers that would ask (the redirect-once check, the SLA
-    clock's log) need not. In a backlog that was a query for most new
-    requirements.
+    Its number was this transaction's alone and the record is invisible to
+    every other until the commit, so no other can have written anything of
+    it; and this transaction writes outbox rows and process-log steps only at
+    its commit. Callers that would ask the database for those (the
+    redirect-once check, the SLA clock's log) need not: in a backlog that
+    was a query for most new requirements.
     """
     return requirement_id in session.info.get(_CREATED_KEY, ())
 
