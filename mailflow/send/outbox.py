@@ -175,10 +175,9 @@ def prefetch_templates(session: Session, requirement_ids: Iterable[str], templat
     """
     queued, suffix = _queued(session), f"/{template_name}"
     wanted = {r for r in requirement_ids if r and (r, suffix) not in queued.templates}
-    for rid in [r for r in wanted if created_here(session, r)]:  # nothing of it is stored: no need to ask
-        queued.templates[(rid, suffix)] = False
-        wanted.discard(rid)
-    for chunk in chunks(wanted):
+    made_here = {r for r in wanted if created_here(session, r)}  # nothing of theirs is stored: no need to ask
+    queued.templates.update(((rid, suffix), False) for rid in made_here)
+    for chunk in chunks(wanted - made_here):
         found = set(session.connection().scalars(_WITH_TEMPLATE, {"ids": chunk, "like": f"%{suffix}"}))
         queued.templates.update(((rid, suffix), rid in found) for rid in chunk)
 
@@ -200,7 +199,6 @@ _WITH_TEMPLATE = (
     select(_outbox.requirement_id).distinct()
     .where(_outbox.requirement_id.in_(bindparam("ids", expanding=True)), _outbox.status != "blocked",
            _outbox.template.like(bindparam("like"))))
-
 
 
 def list_outbox(session: Session, status: str | None = None) -> list[Outbox]:
