@@ -51,7 +51,7 @@ from mailflow.runtime import Runtime, load_runtime
 from mailflow.send.outbox import prefetch_recent
 from mailflow.sla.calendar import Duration
 from mailflow.sla.clock import Facts, deadlines, earliest_open
-from mailflow.sla.tick import next_look, refresh_due
+from mailflow.sla.tick import next_look, prefetch_steps, refresh_due
 from mailflow.store.session import StoreError, db_reason
 from mailflow.store.tables import Message, Requirement
 from mailflow.thread import references_for_reply, strip_tags, thread_keys
@@ -196,15 +196,18 @@ def _process_parsed(session: Session, mail: ParsedMail, raw: bytes, source: str,
 
 def _prefetch(session: Session, mails: Sequence[ParsedMail], now: datetime) -> None:
     """What the batch's mails will ask the database (seen? which thread? how many replies to this
-    address lately?), asked once for all of them."""
+    address lately? the requirements they continue, and those requirements' logs), asked once for
+    all of them."""
     keys = [thread_keys(mail) for mail in mails]
     lookup.prefetch(session,
                     message_ids=[*(m.message_id for m in mails if m.message_id), *(i for k in keys for i in k.message_ids)],
-                    digests=[m.content_hash for m in mails if not m.message_id],
-                    requirement_ids=[tag for k in keys for tag in k.tags])
+                    digests=[m.content_hash for m in mails if not m.message_id])
     prefetch_recent(session, [m.sender.email for m in mails], now - FLOOD_WINDOW)
     threads = [lookup.requirement_of_messages(session, k.message_ids) for k in keys]  # answered from the prefetch
-    prefetch_redirects(session, [*(t for t in threads if t), *(tag for k in keys for tag in k.tags)])
+    continued = [*(t for t in threads if t), *(tag for k in keys for tag in k.tags)]
+    lookup.prefetch_requirements(session, continued)
+    prefetch_redirects(session, continued)
+    prefetch_steps(session, continued)
 
 
 def _find_thread(session: Session, mail: ParsedMail) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_INBOX, MAIL
+from mailflow import pipeline
 
 INBOX = {p.name[:2]: p for p in DEMO_INBOX.glob("*.eml")}
 
@@ -345,7 +346,6 @@ def test_a_database_that_breaks_mid_batch_stops_with_one_line_and_loses_nothing(
 
 def test_the_preview_renders_from_the_same_record_ingest_would_store(config_file: Path) -> None:
     """rules explain must not guess: a staff forward previews with the client's forwarded words."""
-    from mailflow import pipeline
     from mailflow.config import load_config
     from mailflow.parse import parse
     from mailflow.store.session import open_store
@@ -473,3 +473,60 @@ def test_an_attachment_store_that_cannot_be_written_keeps_the_mail_raw_and_the_b
     engine.dispose()
     assert kept[0] == "failed" and kept[1].startswith("attachment store: ")
     assert kept[2] == (MAIL / "foxmail_zh_bug_attachment.eml").stat().st_size
+
+
+def test_a_batch_reads_the_requirements_it_continues_and_their_logs_once(cli, tmp_path: Path,
+                                                                          config_file: Path) -> None:
+    """Follow-ups to stored requirements: one statement for their records and one for their logs, not
+    one of each per mail, and the clocks come out as the logs in the database say. A staff command
+    reads its requirement's log again once it holds the lock on it."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from mailflow.config import load_config
+    from mailflow.record.lookup import requirement
+    from mailflow.sla.clock import next_due
+    from mailflow.sla.tick import facts_of
+    from mailflow.store.session import open_store
+
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir()
+    later.mkdir()
+    for n in range(2):
+        (first / f"a{n}.eml").write_bytes(_plain(f"User {n} <user{n}@acme-retail.example>", f"Request {n}",
+                                                 f"Please look at item {n}.", mid=f"<p{n}@acme-retail.example>"))
+        (later / f"b{n}.eml").write_bytes(_plain(f"User {n} <user{n}@acme-retail.example>", f"Re: Request {n}",
+                                                 "One more thing: it fails on Mondays only.",
+                                                 mid=f"<q{n}@acme-retail.example>",
+                                                 extra=f"In-Reply-To: <p{n}@acme-retail.example>\r\n"))
+    (first / "a2.eml").write_bytes(Path(demo("03")).read_bytes())  # REQ-202611-003
+    (later / "b2.eml").write_bytes(Path(demo("17")).read_bytes())  # a lead's #assign on REQ-202611-003
+    assert [line.split()[:2] for line in _lines(cli("ingest", str(first), "-v"))] == [
+        ["new", "REQ-202611-001"], ["new", "REQ-202611-002"], ["new", "REQ-202611-003"]]
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        lines = _lines(cli("ingest", str(later), "-v"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert [line.split()[:2] for line in lines] == [
+        ["follow_up", "REQ-202611-001"], ["follow_up", "REQ-202611-002"], ["staff", "REQ-202611-003"]]
+    selects = [s for s in statements if s.startswith("SELECT")]
+    records = [s for s in selects if "FROM requirements WHERE requirements.id" in s]
+    assert len(records) == 2 and "IN (" in records[0]  # the batch's, then the staff command's locking read
+    logs = [s for s in selects if "FROM events WHERE events.requirement_id" in s]
+    assert len(logs) == 2 and "IN (" in logs[0]  # the batch's, then the staff command's, after its lock
+    assert show(cli, "REQ-202611-003")["owner"] == "zhao.lei"
+
+    config = load_config(config_file)
+    rt = pipeline.load_runtime(config, open_store(config.database_url))
+    with rt.store.session() as session:
+        for rid in ("REQ-202611-001", "REQ-202611-002", "REQ-202611-003"):
+            req = requirement(session, rid)
+            assert req is not None and req.due_at is not None
+            assert req.due_at == next_due(facts_of(session, req), rt.sla, rt.calendar), rid

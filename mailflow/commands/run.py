@@ -33,7 +33,7 @@ from mailflow.reply.guard import Plan
 from mailflow.reply.model import Draft, ReplyContext
 from mailflow.runtime import Runtime
 from mailflow.send.outbox import enqueue
-from mailflow.sla.tick import refresh_due
+from mailflow.sla.tick import forget_steps, refresh_due
 from mailflow.store.tables import Requirement
 from mailflow.thread import references_for_reply
 
@@ -51,6 +51,7 @@ def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: St
     """Apply the subject's commands to ``req`` as ``staff``, or refuse them all and say why."""
     session.flush()
     session.refresh(req, with_for_update=True)  # two staff mails on one requirement: one after the other
+    forget_steps(session, req.id)  # its clocks from the log as it is now, under the lock
     parsed = parse_subject(mail.subject)
     security = rt.config.security
     verdict = authenticate(mail.headers, mail.sender.email, trusted_authserv_ids=security.trusted_authserv_ids,

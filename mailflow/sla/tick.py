@@ -20,8 +20,10 @@ every hour, so a changed SLA policy or calendar is picked up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +35,7 @@ from mailflow.record.events import pending_events
 from mailflow.record.requirements import SYSTEM_ACTOR, add_event, created_here
 from mailflow.runtime import Runtime
 from mailflow.sla.clock import FINISHED, Deadline, Facts, Step, deadlines, earliest_open, next_due, progress_due
+from mailflow.store.session import chunks, transaction_state
 from mailflow.store.tables import Event, Requirement, SlaNotice
 
 log = logging.getLogger(__name__)
@@ -86,12 +89,16 @@ def tick(rt: Runtime, now: datetime | None = None, *, changed_since: datetime | 
 def facts_of(session: Session, req: Requirement) -> Facts:
     """The clock's view of a requirement, read fresh from its process log.
 
-    The log as stored (none, for a requirement this transaction made) plus
-    the steps this transaction logged and has not written yet
-    (``record.events``: in the order they were added, after the stored ones
-    of the same time, as their ids will be).
+    The log as stored (none, for a requirement this transaction made; as
+    ``prefetch_steps`` read it, for one a batch asked about) plus the steps
+    this transaction logged and has not written yet (``record.events``: in
+    the order they were added, after the stored ones of the same time, as
+    their ids will be).
     """
-    stored = [] if created_here(session, req.id) else session.connection().execute(_STEPS, {"rid": req.id}).all()
+    stored: Sequence[Sequence[Any]] | None = [] if created_here(session, req.id) else (
+        session.info.get(_READ_KEY) or {}).get(req.id)
+    if stored is None:
+        stored = session.connection().execute(_STEPS, {"rid": req.id}).all()
     keyed = [((at, 0, pk), Step(kind, at, actor, detail)) for pk, kind, at, actor, detail in stored]
     keyed += [((e["at"], 1, n), Step(e["kind"], e["at"], e["actor"], e["detail"]))
               for n, e in enumerate(pending_events(session, req.id))]
@@ -103,6 +110,39 @@ def facts_of(session: Session, req: Requirement) -> Facts:
 _events = Event.__table__.c
 _STEPS = (select(_events.id, _events.kind, _events.at, _events.actor, _events.detail)
           .where(_events.requirement_id == bindparam("rid")).order_by(_events.at, _events.id))
+_STEPS_IN = (select(_events.requirement_id, _events.id, _events.kind, _events.at, _events.actor, _events.detail)
+             .where(_events.requirement_id.in_(bindparam("rids", expanding=True)))
+             .order_by(_events.requirement_id, _events.at, _events.id))
+_READ_KEY = "mailflow.steps_read"
+
+
+def prefetch_steps(session: Session, requirement_ids: Iterable[str]) -> None:
+    """Read the stored logs of a batch's requirements in one statement, for ``facts_of`` to use.
+
+    Why: every client follow-up moves its requirement's clocks
+    (``refresh_due``), and reading the log was a statement per mail. This
+    transaction writes its own steps only at its commit (``facts_of`` adds
+    them from memory), so the log read here is what ``facts_of`` would read
+    later, unless another worker commits a step in between: a moment earlier
+    than a statement per mail, the same race. Staff commands, which lock their
+    requirement first, drop what was read (``forget_steps``) and read the log
+    after the lock.
+    """
+    read = transaction_state(session, _READ_KEY, dict)
+    wanted = {r for r in requirement_ids if r and not created_here(session, r)} - read.keys()
+    conn = session.connection()
+    for chunk in chunks(wanted):
+        found: dict[str, list[Sequence[Any]]] = {rid: [] for rid in chunk}
+        for rid, *step in conn.execute(_STEPS_IN, {"rids": chunk}):
+            found[rid].append(step)
+        read.update(found)
+
+
+def forget_steps(session: Session, requirement_id: str) -> None:
+    """The requirement's log will be read from the database, not from what ``prefetch_steps`` read."""
+    read = session.info.get(_READ_KEY)
+    if read is not None:
+        read.pop(requirement_id, None)
 
 
 def refresh_due(session: Session, req: Requirement, rt: Runtime) -> None:
