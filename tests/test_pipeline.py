@@ -367,8 +367,11 @@ def _plain(sender: str, subject: str, text: str, *, mid: str | None, extra: str 
             "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n").encode()
 
 
+BACKLOG = pipeline.BATCH_MAILS + 10
+
+
 def _backlog(directory: Path) -> Path:
-    """60 mails, so more than one batch: the first batch holds mails that depend on each other."""
+    """More mails than one batch takes: the first batch holds mails that depend on each other."""
     directory.mkdir()
     mails = [
         _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
@@ -386,7 +389,7 @@ def _backlog(directory: Path) -> Path:
     mails += [_plain("Flood <flood@acme-retail.example>", f"Question {n}", f"Question number {n}.",
                      mid=f"<f{n}@acme-retail.example>") for n in range(8)]
     mails += [_plain(f"User {n} <user{n}@acme-retail.example>", f"Request {n}", f"Please look at item {n}.",
-                     mid=f"<u{n}@acme-retail.example>") for n in range(60 - len(mails))]
+                     mid=f"<u{n}@acme-retail.example>") for n in range(BACKLOG - len(mails))]
     for number, raw in enumerate(mails):
         (directory / f"{number:03d}.eml").write_bytes(raw)
     return directory
@@ -400,7 +403,7 @@ def test_a_backlog_in_batches_sees_earlier_mails_of_its_own_batch(cli, tmp_path:
     """Duplicates, tags and In-Reply-To of mails not yet written find them; flood counting includes them."""
     outcomes = [line.split()[0] for line in _lines(cli("ingest", str(_backlog(tmp_path / "in")), "-v"))]
     assert outcomes[:6] == ["new", "duplicate", "new", "duplicate", "follow_up", "follow_up"]
-    assert outcomes[6:] == ["new"] * 54
+    assert outcomes[6:] == ["new"] * (BACKLOG - 6)
     first = show(cli, "REQ-202611-001")
     assert [m["direction"] for m in first["messages"]].count("in") == 3
     acks = [q for q in outbox(cli) if q["to"] == ["flood@acme-retail.example"]]
