@@ -83,7 +83,7 @@ class Outcome:
 
 # Mails per transaction in process_batch, and their raw bytes. Each transaction costs something
 # whatever its size (the commit waiting for the disk, the batch's prefetching statements, the ORM's
-# flushes): 100 mails instead of 50 made a backlog of 10,000 generated mails 9-12% faster in three
+# flushes): 100 mails instead of 50 made a backlog of 10,000 generated mails 9-13% faster in three
 # alternating pairs on a 2-core machine (2026-12-07), and 200 were no faster than 100 in two more.
 # A larger batch holds more at once: with 8 MiB a batch, the backlog's peak went from 168 to 191 MB
 # of the 200 MB allowed (``bench/memory.py``); with 4 MiB it is 176 MB. A batch that fails is done
