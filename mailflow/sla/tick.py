@@ -95,16 +95,23 @@ def facts_of(session: Session, req: Requirement) -> Facts:
     the order they were added, after the stored ones of the same time, as
     their ids will be).
     """
-    stored: Sequence[Sequence[Any]] | None = [] if created_here(session, req.id) else (
-        session.info.get(_READ_KEY) or {}).get(req.id)
-    if stored is None:
-        stored = session.connection().execute(_STEPS, {"rid": req.id}).all()
-    keyed = [((at, 0, pk), Step(kind, at, actor, detail)) for pk, kind, at, actor, detail in stored]
+    keyed = [((at, 0, pk), Step(kind, at, actor, detail))
+             for pk, kind, at, actor, detail in _stored_steps(session, req.id)]
     keyed += [((e["at"], 1, n), Step(e["kind"], e["at"], e["actor"], e["detail"]))
               for n, e in enumerate(pending_events(session, req.id))]
     return Facts(status=req.status, priority=req.priority, tier=req.customer_tier, started_at=req.created_at,
                  steps=tuple(step for _, step in sorted(keyed, key=lambda item: item[0])),
                  merged=req.merged_into is not None)
+
+
+def _stored_steps(session: Session, requirement_id: str) -> Sequence[Sequence[Any]]:
+    """(id, kind, at, actor, detail) of each step stored, in order."""
+    if created_here(session, requirement_id):
+        return []
+    read = session.info.get(_READ_KEY)
+    if read is not None and requirement_id in read:
+        return read[requirement_id]
+    return session.connection().execute(_STEPS, {"rid": requirement_id}).all()
 
 
 _events = Event.__table__.c
