@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session, object_session
 from mailflow.classify.model import Rules
 from mailflow.errors import MailflowError, TemplateError
 from mailflow.parse.model import Address, ParsedMail
-from mailflow.record import lookup
-from mailflow.record.requirements import SYSTEM_ACTOR, add_event, write_thread
+from mailflow.record.requirements import SYSTEM_ACTOR, add_event, thread_mails
 from mailflow.reply import drafts_for
 from mailflow.reply.gate import guard_reason, hold_reason
 from mailflow.reply.guard import Plan
@@ -135,9 +134,7 @@ def client_thread(req: Requirement) -> tuple[str | None, tuple[str, ...]]:
     session = object_session(req)
     if session is None:  # a record outside any transaction: nothing to thread on
         return None, ()
-    if not write_thread(session, req.id):
-        session.flush()  # a mail with attachments, still pending, is part of the thread too
-    thread = lookup.thread_of(session, req.id)
+    thread = thread_mails(session, req.id)
     references = tuple(mid for mid, _, _ in thread if mid)
     last_in = next((mid for mid, direction, sender in reversed(thread)
                     if direction == "in" and mid and sender == req.submitter_email), None)

@@ -367,6 +367,16 @@ def _plain(sender: str, subject: str, text: str, *, mid: str | None, extra: str 
             "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n").encode()
 
 
+def _with_attachment(sender: str, subject: str, text: str, *, mid: str, extra: str = "") -> bytes:
+    head = (f"From: {sender}\r\nTo: support@vendor.example.com\r\nSubject: {subject}\r\nMessage-ID: {mid}\r\n"
+            + extra + "Date: Mon, 23 Nov 2026 10:05:00 +0800\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n')
+    return (head + "--b0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n"
+            '--b0\r\nContent-Type: text/csv; name="export.csv"\r\n'
+            'Content-Disposition: attachment; filename="export.csv"\r\n\r\n'
+            "invoice,amount\r\nINV-1,100\r\n--b0--\r\n").encode()
+
+
 BACKLOG = pipeline.BATCH_MAILS + 10
 
 
@@ -412,11 +422,11 @@ def test_a_backlog_in_batches_sees_earlier_mails_of_its_own_batch(cli, tmp_path:
     assert all("flood protection" in q["reason"] for q in held)
 
 
-def test_a_batch_still_sees_its_own_mails_after_a_staff_command_wrote_them_out(cli, tmp_path: Path,
+def test_a_batch_still_sees_its_own_mails_after_a_mail_with_attachments_wrote_them_out(cli, tmp_path: Path,
                                                                              caplog: pytest.LogCaptureFixture) -> None:
-    """A staff command writes the batch's rows so far (a flush, to lock its requirement); the mails
-    after it must still find the ones before it: the duplicate, the thread, the flood count. What
-    the batch asked the database when it began no longer tells them, so the batch keeps its own."""
+    """A mail with attachments on a thread writes the batch's rows so far (its thread's order); the
+    mails after it must still find the ones before it: the duplicate, the thread, the flood count.
+    What the batch asked the database when it began no longer tells them, so the batch keeps its own."""
     directory = tmp_path / "in"
     directory.mkdir()
     mails = [
@@ -425,9 +435,8 @@ def test_a_batch_still_sees_its_own_mails_after_a_staff_command_wrote_them_out(c
         _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
         *[_plain("Flood <flood@acme-retail.example>", f"Question {n}", f"Question number {n}.",
                  mid=f"<g{n}@acme-retail.example>") for n in range(3)],
-        # Not authenticated, so refused; it flushes all the same before it looks.
-        _plain("Li Wei <li.wei@vendor.example.com>", "Re: [REQ-202611-001] #priority:high", "升级。",
-               mid="<cmd1@vendor.example.com>"),
+        _with_attachment("Ann Lee <ann@acme-retail.example>", "Re: [REQ-202611-001] Invoice export fails",
+                         "截图见附件。", mid="<c0@acme-retail.example>"),
         _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
                mid="<c1@acme-retail.example>"),  # delivered twice, around the flush
         _plain("Bo Chen <bo@acme-retail.example>", "No Message-ID here", "A request without an id.", mid=None),
@@ -446,12 +455,12 @@ def test_a_batch_still_sees_its_own_mails_after_a_staff_command_wrote_them_out(c
     # Found in the batch, not by a unique key failing at commit and the batch done again mail by mail.
     assert not [r for r in caplog.records if "rolled back" in r.getMessage()]
     assert [line.split()[0] for line in lines] == [
-        "new", "new", "new", "new", "new", "staff", "duplicate", "duplicate", "follow_up", "follow_up",
+        "new", "new", "new", "new", "new", "follow_up", "duplicate", "duplicate", "follow_up", "follow_up",
         "new", "new", "new", "new", "new"]
     assert "REQ-202611-001" in lines[8] and "REQ-202611-002" in lines[9]
     acks = [q for q in outbox(cli) if q["to"] == ["flood@acme-retail.example"]]
     sent = [q for q in acks if q["status"] != "blocked"]
-    assert (len(sent), len(acks) - len(sent)) == (5, 3)  # the 3 before the flush are counted once each
+    assert (len(sent), len(acks) - len(sent)) == (5, 3)  # the 3 before the write are counted once each
 
 
 def test_an_attachment_store_that_cannot_be_written_keeps_the_mail_raw_and_the_batch_goes_on(
@@ -533,3 +542,54 @@ def test_a_batch_reads_the_requirements_it_continues_and_their_logs_once(cli, tm
             req = requirement(session, rid)
             assert req is not None and req.due_at is not None
             assert req.due_at == next_due(facts_of(session, req), rt.sla, rt.calendar), rid
+
+
+def test_a_staff_command_in_the_batch_answers_the_thread_as_said_and_writes_nothing_early(
+        cli, tmp_path: Path) -> None:
+    """A lead's #reply in the same batch as the client's mails: the mail to the client answers the
+    client's last mail and References the whole thread in the order it was said (a mail with
+    attachments, still an ORM object, between rows that wait for the commit), read without writing
+    the batch out first; the stored messages keep that order."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    directory = tmp_path / "in"
+    directory.mkdir()
+    auth = ("Authentication-Results: mx.vendor.example.com; dkim=pass header.d=vendor.example.com; "
+            "spf=pass smtp.mailfrom=li.wei@vendor.example.com\r\n")
+    mails = [
+        _plain("Ann Lee <ann@acme-retail.example>", "Invoice export fails", "导出发票时报错，请帮忙看看。",
+               mid="<t1@acme-retail.example>"),
+        _with_attachment("Ann Lee <ann@acme-retail.example>", "Re: [REQ-202611-001] Invoice export fails",
+                         "截图见附件。", mid="<t2@acme-retail.example>",
+                         extra="In-Reply-To: <t1@acme-retail.example>\r\n"),
+        _plain("Ann Lee <ann@acme-retail.example>", "Re: [REQ-202611-001] Invoice export fails",
+               "还有 Excel 也不行。", mid="<t3@acme-retail.example>"),
+        _plain("Li Wei <li.wei@vendor.example.com>", "Re: [REQ-202611-001] Invoice export fails #reply",
+               "王女士您好，我们已收到截图，正在分析原因，有进展会再告诉您。", mid="<t4@vendor.example.com>",
+               extra=auth),
+    ]
+    for number, raw in enumerate(mails):
+        (directory / f"{number:03d}.eml").write_bytes(raw)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        lines = _lines(cli("ingest", str(directory), "-v"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert [line.split()[0] for line in lines] == ["new", "follow_up", "follow_up", "staff"], lines
+    stored = [m["message_id"] for m in show(cli, "REQ-202611-001")["messages"]]
+    [reply] = [m for m in exported(cli, tmp_path).values()
+               if m["To"] == "ann@acme-retail.example" and "已收到截图" in body(m)]
+    said = stored[:stored.index(reply["Message-ID"])]
+    assert [mid for mid in said if not mid.startswith("<REQ-")] == [  # and our own mails between them
+        "<t1@acme-retail.example>", "<t2@acme-retail.example>", "<t3@acme-retail.example>", "<t4@vendor.example.com>"]
+    parent = "<t3@acme-retail.example>"
+    assert reply["In-Reply-To"] == parent
+    assert reply["References"].split() == [mid for mid in said if mid != parent] + [parent]  # the parent last
+    # The thread's rows were written before the mail with attachments joined it, and the rest at the commit.
+    assert len([s for s in statements if s.startswith("INSERT INTO messages")]) == 3

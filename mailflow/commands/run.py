@@ -49,8 +49,7 @@ class CommandOutcome:
 def run_commands(session: Session, req: Requirement, mail: ParsedMail, staff: Staff, rt: Runtime,
                  now: datetime) -> CommandOutcome:
     """Apply the subject's commands to ``req`` as ``staff``, or refuse them all and say why."""
-    session.flush()
-    session.refresh(req, with_for_update=True)  # two staff mails on one requirement: one after the other
+    lookup.lock(session, req)  # two staff mails on one requirement: one after the other
     forget_steps(session, req.id)  # its clocks from the log as it is now, under the lock
     parsed = parse_subject(mail.subject)
     security = rt.config.security
