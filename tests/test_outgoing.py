@@ -228,3 +228,26 @@ def test_a_template_that_fails_to_render_costs_the_reply_not_the_record(db_url: 
         [failed] = s.scalars(select(Event).where(Event.kind == "reply_failed")).all()
     assert failed.detail.startswith("received: ") and "ack_presales.txt.j2:" in failed.detail
     assert "no_such_field" in failed.detail
+
+
+def test_the_stored_copy_of_each_reply_carries_the_sha256_of_its_bytes(db_url: str, tmp_path: Path) -> None:
+    """Hashed in pieces (so the hash never lets go of the interpreter lock), the same digest as at once,
+    for replies shorter and many times longer than a piece."""
+    import hashlib
+
+    from mailflow.store.tables import Message
+
+    rt = _runtime(db_url, tmp_path)
+    raw = (b"From: Ann Lee <ann@acme-retail.example>\r\nTo: support@vendor.example.com\r\nSubject: ask\r\n"
+           b"Message-ID: <hash0@acme-retail.example>\r\n\r\nHow do I reset the password?\r\n")
+    rid = pipeline.process(raw, "hash0", rt).requirement_id
+    sender = Address("Vendor Support", "support@vendor.example.com")
+    with rt.store.session() as s:
+        for size in (10, 2000, 2047, 2048, 9000):
+            draft = Draft(kind="internal", template="zh/staff_reply", to=("li.wei@vendor.example.com",), cc=(),
+                          subject="s", text="x" * size, html=None, language="zh")
+            enqueue(s, rid, draft, sender=sender, in_reply_to=None, references=(), now=NOW)
+    with rt.store.session() as s:
+        stored = s.execute(select(Message.raw, Message.content_hash).where(Message.direction == "out")).all()
+    assert len(stored) >= 6 and min(len(raw) for raw, _ in stored) < 2047 < 9000 < max(len(raw) for raw, _ in stored)
+    assert all(digest == hashlib.sha256(raw).hexdigest() for raw, digest in stored)
