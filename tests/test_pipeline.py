@@ -205,23 +205,11 @@ def test_a_service_stage_thread_is_redirected_once_whether_its_mails_come_togeth
 
 def test_a_requirement_made_in_the_batch_is_not_looked_for_in_the_database(cli, tmp_path: Path) -> None:
     """Nothing of it can be stored before the commit: its redirect-once check and its SLA log come from memory."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
     together = tmp_path / "together"
     together.mkdir()
     (together / "06.eml").write_bytes(Path(demo("06")).read_bytes())  # a service-stage client: redirected
     (together / "15.eml").write_bytes(Path(demo("15")).read_bytes())  # their follow-up, in the same batch
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        lines = _lines(cli("ingest", str(together), "-v"))
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    lines, statements = _ingest_counting(cli, together)
     assert [line.split()[0] for line in lines] == ["new", "follow_up"]
     selects = [s for s in statements if s.startswith("SELECT")]
     assert not [s for s in selects if "FROM outbox" in s and "LIKE" in s]  # the redirect-once check
@@ -377,6 +365,23 @@ def _with_attachment(sender: str, subject: str, text: str, *, mid: str, extra: s
             "invoice,amount\r\nINV-1,100\r\n--b0--\r\n").encode()
 
 
+def _ingest_counting(cli, directory: Path) -> tuple[list[str], list[str]]:  # noqa: ANN001
+    """``ingest -v`` of ``directory``: its lines, and every SQL statement it ran (whitespace folded)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        return _lines(cli("ingest", str(directory), "-v")), statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
 BACKLOG = pipeline.BATCH_MAILS + 10
 
 
@@ -492,9 +497,6 @@ def test_a_batch_reads_the_requirements_it_continues_and_their_logs_once(cli, tm
     """Follow-ups to stored requirements: one statement for their records and one for their logs, not
     one of each per mail, and the clocks come out as the logs in the database say. A staff command
     reads its requirement's log again once it holds the lock on it."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
     from mailflow.config import load_config
     from mailflow.record.lookup import requirement
     from mailflow.sla.clock import next_due
@@ -516,16 +518,7 @@ def test_a_batch_reads_the_requirements_it_continues_and_their_logs_once(cli, tm
     assert [line.split()[:2] for line in _lines(cli("ingest", str(first), "-v"))] == [
         ["new", "REQ-202611-001"], ["new", "REQ-202611-002"], ["new", "REQ-202611-003"]]
 
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        lines = _lines(cli("ingest", str(later), "-v"))
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    lines, statements = _ingest_counting(cli, later)
     assert [line.split()[:2] for line in lines] == [
         ["follow_up", "REQ-202611-001"], ["follow_up", "REQ-202611-002"], ["staff", "REQ-202611-003"]]
     selects = [s for s in statements if s.startswith("SELECT")]
@@ -550,9 +543,6 @@ def test_a_staff_command_in_the_batch_answers_the_thread_as_said_and_writes_noth
     client's last mail and References the whole thread in the order it was said (a mail with
     attachments, still an ORM object, between rows that wait for the commit), read without writing
     the batch out first; the stored messages keep that order."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
     directory = tmp_path / "in"
     directory.mkdir()
     auth = ("Authentication-Results: mx.vendor.example.com; dkim=pass header.d=vendor.example.com; "
@@ -571,16 +561,7 @@ def test_a_staff_command_in_the_batch_answers_the_thread_as_said_and_writes_noth
     ]
     for number, raw in enumerate(mails):
         (directory / f"{number:03d}.eml").write_bytes(raw)
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        lines = _lines(cli("ingest", str(directory), "-v"))
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    lines, statements = _ingest_counting(cli, directory)
     assert [line.split()[0] for line in lines] == ["new", "follow_up", "follow_up", "staff"], lines
     stored = [m["message_id"] for m in show(cli, "REQ-202611-001")["messages"]]
     [reply] = [m for m in exported(cli, tmp_path).values()
