@@ -333,3 +333,39 @@ def test_show_prints_the_plan_the_verdicts_and_one_line_per_step_newest_first(de
     log = shown.split("process log (newest first):\n", 1)[1].splitlines()
     assert len(log) == len(desk.record()["events"])  # a multi-line mail text stays on its step's line
     assert "plan_confirmed: v2.3 @ 2026-12-15" in log[1] and "created:" in log[-1]
+
+
+def test_two_workers_with_the_same_command_at_once_apply_it_once(desk: Desk, db_url: str) -> None:
+    """Two leads raise the priority in the same minute and two workers take the mails at once: the
+    requirement's row lock puts one after the other, so the second sees the first's change and is
+    refused as setting the priority to what it already is. Without the lock both would apply."""
+    import threading
+
+    from mailflow.config import load_config
+    from mailflow.pipeline import load_runtime, process
+    from mailflow.store.session import open_store
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises whole writers")
+    desk.mail(FIRST)
+    mails = [_staff_mail("wang.fang@vendor.example.com", "=?utf-8?B?546L6Iqz?=", f"Re: [{REQ}] #priority:high",
+                         f"客户催得急，先提高优先级。({n})", 10 + n) for n in range(2)]
+    config = load_config(str(desk.config))
+    runtimes = [load_runtime(config, open_store(config.database_url), clock=lambda: at(23, 11)) for _ in mails]
+    barrier = threading.Barrier(len(mails))
+    outcomes = []
+
+    def work(rt, raw: bytes) -> None:  # noqa: ANN001
+        barrier.wait()
+        outcomes.append(process(raw, "staff.eml", rt))
+
+    threads = [threading.Thread(target=work, args=pair) for pair in zip(runtimes, mails)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(o.reason.startswith("commands refused") for o in outcomes) == [False, True]
+    assert "it is high already" in next(o.reason for o in outcomes if o.reason.startswith("commands refused"))
+    record = desk.record()
+    assert record["priority"] == "high"
+    assert [e["kind"] for e in record["events"]].count("priority") == 1
