@@ -11,6 +11,7 @@ expired one — and a second refusal is an error.
 from __future__ import annotations
 
 import imaplib
+import logging
 import ssl
 
 from imapclient import IMAPClient
@@ -22,6 +23,9 @@ from mailflow.fetch.oauth2 import TokenSource
 from mailflow.net import error_text, is_loopback
 
 __all__ = ["FetchError", "check_security", "open_client", "where"]
+
+# Where IMAPClient sends imaplib's protocol trace; enable DEBUG on it to see every line exchanged.
+PROTOCOL_TRACE = logging.getLogger("imapclient.imaplib")
 
 
 class FetchError(MailflowError):
@@ -52,6 +56,7 @@ def open_client(config: ImapConfig, what: str, *, password: str | None, tokens: 
                             timeout=config.timeout)
     except (OSError, imaplib.IMAP4.error) as err:
         raise FetchError(f"{where(config)}: cannot connect: {_reason(err)}") from None
+    quiet_trace(client)
     try:
         if config.security == "starttls":
             if not client.has_capability("STARTTLS"):
@@ -67,6 +72,20 @@ def open_client(config: ImapConfig, what: str, *, password: str | None, tokens: 
             raise FetchError(f"{where(config)}: {_reason(err)}") from None
         raise
     return client
+
+
+def quiet_trace(client: IMAPClient) -> None:
+    """Turn imaplib's protocol trace off unless someone reads it (DEBUG on ``imapclient.imaplib``).
+
+    Why: IMAPClient sets imaplib's trace level to 5 and hands the lines to a
+    logger, which drops them at any level above DEBUG -- but imaplib has
+    already formatted them, and at level 5 that includes the ``repr`` of
+    every fetched mail, twice. On loopback Dovecot, fetching 5,000 mails took
+    1.22 s with the trace and 0.21 s without it (``bench/imap.py``).
+    """
+    imap = getattr(client, "_imap", None)  # IMAPClient's imaplib connection; absent, nothing to turn off
+    if imap is not None and not PROTOCOL_TRACE.isEnabledFor(logging.DEBUG):
+        imap.debug = 0
 
 
 def login(client: IMAPClient, config: ImapConfig, *, password: str | None, tokens: TokenSource | None) -> None:
