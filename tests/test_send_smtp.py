@@ -24,6 +24,7 @@ import pytest
 from conftest import DEMO_INBOX, NOW, ROOT
 from smtp_sink import HOST, SmtpSink, free_port
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from mailflow.config import Config, DatabaseConfig, PathsConfig, SmtpConfig
 from mailflow.errors import ConfigError
@@ -36,7 +37,7 @@ from mailflow.send import smtp as smtp_module
 from mailflow.send.outbox import Queued, enqueue
 from mailflow.send.sender import LEASE, SendReport, backoff, send_pending
 from mailflow.send.smtp import ConnectionFailure, check_security, deliver
-from mailflow.store.session import Store, open_store
+from mailflow.store.session import Store, StoreError, open_store
 from mailflow.store.tables import Outbox
 
 SUPPORT = "support@vendor.example.com"
@@ -359,26 +360,65 @@ def test_a_crash_after_the_server_accepted_resends_after_the_lease_with_the_same
         desk: Desk, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
     """The documented at-least-once window: accepted by the server, not yet recorded as sent."""
     desk.ingest("01")
-    finish = sender_module._finish
 
-    def crash_on_sent(store, claim, **kwargs):  # noqa: ANN001, ANN202
-        if kwargs["status"] == "sent":
-            raise SystemExit("killed")
-        return finish(store, claim, **kwargs)
+    def crash_on_sent(store, marks):  # noqa: ANN001, ANN202
+        raise SystemExit("killed")
 
-    monkeypatch.setattr(sender_module, "_finish", crash_on_sent)
+    monkeypatch.setattr(sender_module, "_record_sent", crash_on_sent)
     with pytest.raises(SystemExit):
         desk.send(plain(smtp_sink))
     monkeypatch.undo()
-    row = desk.rows()[0]
-    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 1, NOW + LEASE)
+    rows = desk.rows()
+    assert len(rows) == 2 and set(smtp_sink.count_by_message_id().values()) == {1}  # both went, neither recorded
+    assert {(row.status, row.attempts, row.next_attempt_at) for row in rows} == {("pending", 1, NOW + LEASE)}
 
     desk.clock.advance(minutes=5)
-    assert desk.send(plain(smtp_sink)).sent == 1  # the other mail; the claimed one is still leased
+    assert desk.send(plain(smtp_sink)).sent == 0  # still leased: not sent twice in the meantime
     desk.clock.advance(minutes=6)
-    assert desk.send(plain(smtp_sink)).sent == 1  # lease over: sent again, same bytes, same Message-ID
-    assert smtp_sink.count_by_message_id()[row.message_id] == 2
+    assert desk.send(plain(smtp_sink)).sent == 2  # lease over: sent again, same bytes, same Message-ID
+    assert set(smtp_sink.count_by_message_id().values()) == {2}
     assert [r.status for r in desk.rows()] == ["sent", "sent"]
+
+
+def test_sent_marks_are_written_a_few_at_a_time_and_the_rest_at_the_end(
+        desk: Desk, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One transaction per MARK_BATCH mails the server took, not one per mail; none is left unwritten."""
+    desk.ingest("01")
+    for n in range(10):
+        desk.queue(draft((f"client{n}@huaxin.example",)))
+    queued = len(desk.rows())
+    written: list[int] = []
+    record = sender_module._record_sent
+
+    def counting(store, marks):  # noqa: ANN001, ANN202
+        written.append(len(marks))
+        return record(store, marks)
+
+    monkeypatch.setattr(sender_module, "_record_sent", counting)
+    monkeypatch.setattr(sender_module, "MARK_BATCH", 5)
+    report = desk.send(plain(smtp_sink, connections=1))
+
+    assert queued == 12 and report.sent == 12 and written == [5, 5, 2]
+    assert {(row.status, row.sent_at) for row in desk.rows()} == {("sent", NOW)}
+
+
+def test_mail_the_server_took_before_a_database_failure_is_named_and_goes_again_later(
+        desk: Desk, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    desk.ingest("01")
+
+    def database_down(store):  # noqa: ANN001, ANN202 - where the sender records what was sent
+        raise OperationalError("UPDATE outbox", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(Store, "relaxed", database_down)
+    with pytest.raises(StoreError) as caught:
+        desk.send(plain(smtp_sink, connections=1))
+    monkeypatch.undo()
+    said = str(caught.value)
+    assert "\n" not in said and "cannot record 'sent': disk I/O error" in said
+    assert all(row.message_id in said for row in desk.rows()) and "these 2 were sent but not recorded" in said
+    desk.clock.advance(minutes=11)
+    assert desk.send(plain(smtp_sink)).sent == 2
+    assert set(smtp_sink.count_by_message_id().values()) == {2}
 
 
 def test_a_blocked_mail_is_never_sent(desk: Desk, smtp_sink: SmtpSink) -> None:
