@@ -515,6 +515,22 @@ def test_the_protocol_trace_is_still_there_for_whoever_turns_it_on(
     assert not any(password in line for line in trace)  # IMAPClient still redacts the login
 
 
+def test_mailflow_imap_trace_shows_the_conversation_on_stderr_without_the_password(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    config = _configure(config_file, dovecot, None)
+    dovecot.append("INBOX", _mail(1))
+    mailflow = Path(sys.executable).parent / "mailflow"
+    env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat(), "MAILFLOW_IMAP_TRACE": "1"}
+    done = subprocess.run([str(mailflow), "--config", str(config), "poll", "--once"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trace = [line for line in done.stderr.splitlines() if " imap " in line]
+    assert any("UID FETCH" in line for line in trace) and any("poll.1@huaxin.example" in line for line in trace)
+    assert any("LOGIN" in line and "**REDACTED**" in line for line in trace)
+    assert dovecot.users[SUPPORT] not in done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("fetched 1 / new 1")
+
+
 def test_idle_wait_wakes_up_when_mail_arrives(config_file: Path, dovecot: DovecotServer) -> None:
     config = load_config(_configure(config_file, dovecot, None))
     rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: NOW)

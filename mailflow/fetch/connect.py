@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import os
 import ssl
 
 from imapclient import IMAPClient
@@ -24,8 +25,10 @@ from mailflow.net import error_text, is_loopback
 
 __all__ = ["FetchError", "check_security", "open_client", "where"]
 
-# Where IMAPClient sends imaplib's protocol trace; enable DEBUG on it to see every line exchanged.
+# Where IMAPClient sends imaplib's protocol trace: every line exchanged, the login redacted. Shown
+# when this logger is at DEBUG, or when MAILFLOW_IMAP_TRACE=1 (to stderr, or into `run`'s log).
 PROTOCOL_TRACE = logging.getLogger("imapclient.imaplib")
+TRACE_VARIABLE = "MAILFLOW_IMAP_TRACE"
 
 
 class FetchError(MailflowError):
@@ -75,7 +78,7 @@ def open_client(config: ImapConfig, what: str, *, password: str | None, tokens: 
 
 
 def quiet_trace(client: IMAPClient) -> None:
-    """Turn imaplib's protocol trace off unless someone reads it (DEBUG on ``imapclient.imaplib``).
+    """Turn imaplib's protocol trace off unless someone reads it (DEBUG on its logger, ``MAILFLOW_IMAP_TRACE``).
 
     Why: IMAPClient sets imaplib's trace level to 5 and hands the lines to a
     logger, which drops them at any level above DEBUG -- but imaplib has
@@ -84,8 +87,19 @@ def quiet_trace(client: IMAPClient) -> None:
     1.22 s with the trace and 0.21 s without it (``bench/imap.py``).
     """
     imap = getattr(client, "_imap", None)  # IMAPClient's imaplib connection; absent, nothing to turn off
-    if imap is not None and not PROTOCOL_TRACE.isEnabledFor(logging.DEBUG):
+    if imap is not None and not _trace_wanted():
         imap.debug = 0
+
+
+def _trace_wanted() -> bool:
+    """DEBUG on the trace's logger; MAILFLOW_IMAP_TRACE=1 sets it, with a stderr handler if nothing logs."""
+    if os.environ.get(TRACE_VARIABLE, "").strip() not in ("", "0") and not PROTOCOL_TRACE.isEnabledFor(logging.DEBUG):
+        PROTOCOL_TRACE.setLevel(logging.DEBUG)
+        if not logging.getLogger().handlers and not PROTOCOL_TRACE.handlers:  # `poll --once`: no log set up
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s imap %(message)s"))
+            PROTOCOL_TRACE.addHandler(handler)
+    return PROTOCOL_TRACE.isEnabledFor(logging.DEBUG)
 
 
 def login(client: IMAPClient, config: ImapConfig, *, password: str | None, tokens: TokenSource | None) -> None:
