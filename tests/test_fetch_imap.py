@@ -206,6 +206,39 @@ def test_a_large_mail_is_fetched_in_pieces_and_spooled_between_small_ones(
     assert all(SEEN in f for f in dovecot.flags().values())
 
 
+def _with_log(n: int, megabytes: float) -> bytes:
+    """A client mail carrying a log of ``megabytes``: under the spooling size, so fetched whole."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = f"wang.zhe{n}@yuanhang.example", SUPPORT, f"导出失败日志 {n}"
+    msg["Date"], msg["Message-ID"] = "Mon, 23 Nov 2026 09:00:00 +0800", f"<log.{n}@yuanhang.example>"
+    msg.set_content("日志在附件里。\n\n王喆\n")
+    msg.add_attachment(os.urandom(int(megabytes * 1024 * 1024)), maintype="application", subtype="zip",
+                       filename=f"logs-{n}.zip")
+    return msg.as_bytes()
+
+
+def test_mail_under_the_spooling_size_is_fetched_a_transactions_worth_at_a_time(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    """A FETCH holds no more than one pipeline batch of bodies: 40 mails of 3.9 MB fetched 32 MiB at a
+    time, with the next chunk read ahead, took `poll --once` to 207 MB (bench: 200 MB at most)."""
+    config = load_config(_configure(config_file, dovecot, None))
+    rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: NOW)
+    dovecot.append_many("INBOX", [_with_log(n, 1.2) for n in range(6)])  # ~1.6 MB each in base64
+    with ImapMailbox(config.imap) as box:
+        fetched: list[int] = []
+        real = box.client.fetch
+
+        def fetch(uids, what, *args, **kwargs):  # noqa: ANN001, ANN202
+            answer = real(uids, what, *args, **kwargs)
+            if b"BODY.PEEK[]" in what:
+                fetched.append(sum(len(item[b"BODY[]"]) for item in answer.values()))
+            return answer
+
+        box.client.fetch = fetch  # type: ignore[method-assign, union-attr]
+        assert box.poll(rt).count(pipeline.NEW) == 6
+    assert len(fetched) == 3 and all(size <= pipeline.BATCH_BYTES for size in fetched), fetched
+
+
 def test_a_large_mail_the_store_cannot_take_stays_on_the_server_until_it_can(
         config_file: Path, dovecot: DovecotServer) -> None:
     from test_fetch_spool import large_foxmail
