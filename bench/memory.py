@@ -22,6 +22,11 @@ and the parsing processes it starts, summed and sampled every 50 ms:
 - pasted: a mail whose plain text is 50 MB of server log
   (MAILFLOW_BENCH_OTHER_MB): its first megabyte is read as the mail, the
   whole text is kept as a file.
+- imap: `mailflow poll --once` (instead of ingest) of 40 mails of 3.9 MB
+  each in a real Dovecot on loopback (``tests/dovecot_server.py``): just
+  under the size from which a mail is spooled, so each is fetched whole.
+  Until 2026-12-07 a FETCH took up to 32 MiB of them while the pipeline took
+  4 MiB a transaction, and this peaked at 207 MB.
 
 The baseline is the same interpreter after importing mailflow and loading the
 runtime (rules, templates), doing nothing, so the figures show what the mail
@@ -45,6 +50,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
 from common import config_text, save_result  # noqa: E402
 from generate import write  # noqa: E402
 
@@ -52,6 +58,7 @@ TARGET_MB = 200
 DEFAULT_N = 10_000
 HUGE_MB = 200  # "whatever the attachment size": one far past anything held whole
 OTHER_MB = 50  # a forwarded mail's file, a pasted text: each stayed whole in memory until 2026-12-07
+IMAP_MAILS, IMAP_MAIL_MB = 40, 3.9  # MB on the wire: just under mailflow.fetch.spool.SPOOL_OVER (4 MiB), fetched whole
 
 CHILD = r"""
 import os, sys, threading, time
@@ -92,6 +99,9 @@ if what == "upgrade":  # as `mailflow db upgrade` does before the service starts
     from mailflow.config import load_config
     from mailflow.store.session import open_store
     open_store(load_config(config).database_url).close()
+elif what == "poll":  # `mailflow --config CONFIG poll --once`
+    from mailflow.cli import cli
+    cli.main(args=["--config", config, "poll", "--once"], prog_name="mailflow", standalone_mode=False, obj={})
 elif what == "-":  # idle: imports, config, rules and templates loaded
     from mailflow.cli import runtime_for
     from mailflow.config import load_config
@@ -166,6 +176,51 @@ def pasted_mail(path: Path, megabytes: int) -> None:
             n, left = n + 10_000, left - len(data)
 
 
+def medium_mail(n: int, megabytes: float) -> bytes:
+    """A client mail of about ``megabytes`` MB (10^6 bytes) on the wire: a zip of random bytes, in base64."""
+    import base64
+
+    head = (f"From: wang.zhe@yuanhang.example\r\nTo: support@vendor.example.com\r\nSubject: server logs {n}\r\n"
+            f"Message-ID: <bench-medium-{n}@yuanhang.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0800\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_m\"\r\n\r\n"
+            "--=_m\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\n日志在附件里。\r\n"
+            "--=_m\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment; filename=\"logs-{n}.zip\"\r\n\r\n")
+    binary = int(megabytes * 1e6 * 3 / 4 * 76 / 78)  # base64 is 4 characters for 3 bytes, in lines of 76 + CRLF
+    body = base64.encodebytes(os.urandom(binary)).replace(b"\n", b"\r\n")
+    return head.encode("utf-8") + body + b"--=_m--\r\n"
+
+
+def imap_case(work: Path, mails: int, megabytes: float) -> tuple[float, float, str, float]:
+    """``poll --once`` of ``mails`` mails of ``megabytes`` MB in a Dovecot of its own; the last figure is
+    the largest mail's size in MB."""
+    from dovecot_server import SUPPORT, DovecotServer
+
+    (work / "imap").mkdir()
+    server = DovecotServer().start()
+    try:
+        largest = 0
+        for n in range(mails):  # one at a time: this process need not hold them
+            raw = medium_mail(n, megabytes)
+            largest = max(largest, len(raw))
+            server.append("INBOX", raw)
+        config = work / "imap" / "mailflow.toml"
+        config.write_text(config_text(work / "imap", f"""
+[imap]
+host = "{server.host}"
+port = {server.port}
+security = "none"
+username = "{SUPPORT}"
+password = "{server.users[SUPPORT]}"
+timeout = 60
+"""))
+        child(config, "upgrade")
+        own, together, out = child(config, "poll")
+    finally:
+        server.cleanup()
+    return own, together, out, largest / 1e6
+
+
 def child(config: Path, what: str) -> tuple[float, float, str]:
     """(peak RSS of the process, peak of it and its parsing processes together, in MB; the command's output).
 
@@ -212,6 +267,7 @@ def main() -> int:
         _, huge, huge_out = case(work, "huge", work / "huge.eml")
         _, fwd, fwd_out = case(work, "forwarded", work / "forwarded.eml")
         _, pasted, pasted_out = case(work, "pasted", work / "pasted.eml")
+        _, imap, imap_out, imap_largest = imap_case(work, IMAP_MAILS, IMAP_MAIL_MB)
         t0 = time.perf_counter()
         many_own, many, many_out = case(work, "backlog-db", work / "backlog")
         took = time.perf_counter() - t0
@@ -222,12 +278,15 @@ def main() -> int:
     print(f"  one mail of {huge_size_mb:.0f} MB ({huge_mb} MB attachment): {huge:.0f} MB ({huge_out.strip()})")
     print(f"  a forwarded mail carrying {other_mb} MB: {fwd:.0f} MB ({fwd_out.strip()})")
     print(f"  {other_mb} MB of log pasted into a mail's text: {pasted:.0f} MB ({pasted_out.strip()})")
+    print(f"  poll --once of {IMAP_MAILS} mails of up to {imap_largest:.1f} MB each (each fetched whole): {imap:.0f} MB "
+          f"({imap_out.strip().splitlines()[-1] if imap_out.strip() else ''})")
     ok_big, ok_many, ok_huge = big <= TARGET_MB, many <= TARGET_MB, huge <= TARGET_MB
-    ok_other = fwd <= TARGET_MB and pasted <= TARGET_MB
+    ok_other = fwd <= TARGET_MB and pasted <= TARGET_MB and imap <= TARGET_MB
     print(f"memory: peak RSS {many:.0f} MB ingesting {n} mails {'ok' if ok_many else 'MISSED'}, "
           f"{big:.0f} MB for a {attachment_mb} MB attachment {'ok' if ok_big else 'MISSED'}, "
           f"{huge:.0f} MB for a {huge_mb} MB attachment {'ok' if ok_huge else 'MISSED'}, "
-          f"{fwd:.0f} MB forwarded / {pasted:.0f} MB pasted {other_mb} MB {'ok' if ok_other else 'MISSED'} "
+          f"{fwd:.0f} MB forwarded / {pasted:.0f} MB pasted {other_mb} MB / {imap:.0f} MB polling {IMAP_MAILS} mails "
+          f"of {IMAP_MAIL_MB} MB {'ok' if ok_other else 'MISSED'} "
           f"(idle {base:.0f} MB); target <= {TARGET_MB} MB each")
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()} {os.cpu_count()} cores",
               "python": platform.python_version(), "baseline_rss_mb": round(base, 1),
@@ -237,6 +296,7 @@ def main() -> int:
               "huge_attachment_mb": huge_mb, "huge_mail_mb": round(huge_size_mb, 1),
               "huge_peak_rss_mb": round(huge, 1), "other_mb": other_mb,
               "forwarded_peak_rss_mb": round(fwd, 1), "pasted_peak_rss_mb": round(pasted, 1),
+              "imap_mails": IMAP_MAILS, "imap_mail_mb": round(imap_largest, 1), "imap_peak_rss_mb": round(imap, 1),
               "peak": "max(VmHWM of the process, PSS of it and its parsing processes together sampled every 50 ms)",
               "target_mb": TARGET_MB, "ok": ok_big and ok_many and ok_huge and ok_other}
     save_result("memory", result, full=n >= DEFAULT_N and attachment_mb == 25 and huge_mb == HUGE_MB
