@@ -34,7 +34,7 @@ from mailflow.record.directory import sync_directory
 from mailflow.reply.model import Draft
 from mailflow.send import sender as sender_module
 from mailflow.send import smtp as smtp_module
-from mailflow.send.outbox import Queued, enqueue
+from mailflow.send.outbox import Queued, enqueue, list_outbox, stream_outbox
 from mailflow.send.sender import LEASE, SendReport, backoff, send_pending
 from mailflow.send.smtp import ConnectionFailure, check_security, deliver
 from mailflow.store.session import Store, StoreError, open_store
@@ -419,6 +419,17 @@ def test_mail_the_server_took_before_a_database_failure_is_named_and_goes_again_
     desk.clock.advance(minutes=11)
     assert desk.send(plain(smtp_sink)).sent == 2
     assert set(smtp_sink.count_by_message_id().values()) == {2}
+
+
+def test_listing_the_outbox_reads_no_mail_and_exporting_reads_a_few_hundred_at_a_time(desk: Desk) -> None:
+    """After a backlog the outbox holds tens of thousands of mails: neither command holds them all."""
+    desk.ingest("01", "03")
+    with desk.store.session() as session:
+        listed = list_outbox(session)
+        assert listed and all("raw" not in row.__dict__ for row in listed)  # deferred: never loaded
+        streamed = list(stream_outbox(session, per=1))
+        assert [row.id for row in streamed] == [row.id for row in listed]
+        assert all(email.message_from_bytes(row.raw)["Message-ID"].strip() == row.message_id for row in streamed)
 
 
 def test_a_blocked_mail_is_never_sent(desk: Desk, smtp_sink: SmtpSink) -> None:

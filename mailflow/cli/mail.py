@@ -73,11 +73,11 @@ def outbox_send(ctx: click.Context, limit: int | None) -> None:
 @click.pass_context
 def outbox_export(ctx: click.Context, directory: str, status: str) -> None:
     """Write queued mail as .eml files instead of sending it."""
-    from mailflow.send.outbox import export_eml, list_outbox
+    from mailflow.send.outbox import export_eml, stream_outbox
 
     rt = runtime_for(config_of(ctx))
     with rt.store.session() as session:
-        paths = export_eml(list_outbox(session, status), Path(directory))
+        paths = export_eml(stream_outbox(session, status), Path(directory))
     click.echo(f"{len(paths)} mail(s) written to {directory}")
 
 
