@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from mailflow.config import ImapConfig, secret
 from mailflow.errors import MailflowError
 from mailflow.fetch.imap import ImapMailbox, PollFailed
+from mailflow.fetch.lease import MAILBOX_LEASE, lease_name
 from mailflow.pipeline import FAILED, Outcome
 from mailflow.runtime import Runtime
 from mailflow.send.sender import send_pending
@@ -38,7 +39,7 @@ CHANGE_MARGIN = timedelta(minutes=5)  # SLA: a change committed late is still se
 
 @dataclass(frozen=True)
 class DaemonOptions:
-    lease_seconds: float = 120.0  # a dead instance's mailbox is taken over after this long
+    lease_seconds: float = MAILBOX_LEASE.total_seconds()  # a dead instance's mailbox is taken over after this long
     send_seconds: float = 30.0  # the sender also looks for due retries this often
     sla_seconds: float = 60.0  # the SLA clock ticks this often (deadlines are minutes apart at best)
     sla_full_every: timedelta = timedelta(hours=1)  # a full pass (every requirement), besides the one at start
@@ -92,7 +93,7 @@ def _mailboxes(rt: Runtime) -> list[tuple[ImapConfig, str]]:
 def _watch(rt: Runtime, config: ImapConfig, what: str, holder: str, stop: threading.Event,
            wake_sender: threading.Event, options: DaemonOptions) -> None:
     """Hold the mailbox's lease, and poll whenever IDLE says mail arrived; reconnect on trouble."""
-    lease = f"imap:{config.name}"
+    lease = lease_name(config)
     me = f"{holder}:{threading.current_thread().name}"
     ttl = timedelta(seconds=options.lease_seconds)
     backoff = 1.0

@@ -12,11 +12,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.store.tables import Message
 
 from dovecot_server import SUPPORT, DovecotServer
@@ -27,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from generate import generate  # noqa: E402
 
 
-def _mailflow(config: Path, *args: str, **kwargs) -> subprocess.Popen:
+def _mailflow(config: Path, *args: str, env_now: datetime | None = None, **kwargs) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "MAILFLOW_NOW"}
+    if env_now is not None:
+        env["MAILFLOW_NOW"] = env_now.isoformat()
     return subprocess.Popen([sys.executable, "-m", "mailflow.cli", "--config", str(config), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, **kwargs)
 
@@ -161,7 +165,11 @@ def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_answers_once(
     proc.wait()
     assert stored() < 200  # it really was interrupted
 
-    again = _mailflow(config, "poll", "--once")
+    held = _mailflow(config, "poll", "--once")  # the dead poll still holds the mailbox's lease
+    out, err = held.communicate(timeout=120)
+    assert held.returncode == 0 and "is polling this mailbox; left to it" in err and out.startswith("fetched 0 ")
+    later = datetime.now(timezone.utc) + MAILBOX_LEASE + timedelta(seconds=5)  # its lease has run out
+    again = _mailflow(config, "poll", "--once", env_now=later)
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert stored() == 200  # every mail in, once (Message-ID is unique in the store)

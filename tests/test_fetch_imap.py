@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from mailflow.cli import cli as mailflow_cli
 from mailflow.config import load_config
 from mailflow.errors import ConfigError
 from mailflow.fetch.imap import FAILED_KEYWORD, ImapMailbox, poll_all
+from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.store.session import open_store
 from mailflow.store.tables import ImapFolder, Message, Outbox
 
@@ -52,9 +54,9 @@ def _generator():  # noqa: ANN202
 generate = _generator()
 
 
-def _poll(config: Path, *, expect: int | None = 0, args: tuple[str, ...] = ("--once",)) -> Result:
+def _poll(config: Path, *, expect: int | None = 0, args: tuple[str, ...] = ("--once",), now: datetime = NOW) -> Result:
     result = CliRunner().invoke(mailflow_cli, ["--config", str(config), "poll", *args], obj={},
-                                env={"MAILFLOW_NOW": NOW.isoformat()})
+                                env={"MAILFLOW_NOW": now.isoformat()})
     if expect is not None:
         assert result.exit_code == expect, f"{result.output}\n{result.exception!r}"
     return result
@@ -345,7 +347,9 @@ def test_sigkill_in_the_middle_of_a_batch_then_restart_processes_every_mail_exac
     cut = len(_incoming(config))
     assert 20 <= cut < total, "the poll should have been killed in the middle of the backlog"
 
-    rest = _summary(_poll(config))
+    held = _poll(config)  # the dead poll's lease on the mailbox has not run out yet
+    assert _summary(held)["fetched"] == 0 and "is polling this mailbox; left to it" in held.stderr
+    rest = _summary(_poll(config, now=NOW + MAILBOX_LEASE + timedelta(seconds=1)))
     stored = _incoming(config)
     assert len(stored) == total and len({m.message_id for m in stored}) == total
     # Mails committed but not yet checkpointed come again and are recognised: at most one batch of them.

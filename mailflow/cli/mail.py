@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -122,7 +124,8 @@ def poll(ctx: click.Context, once: bool) -> None:
     rt = runtime_for(config)
     progress = _Progress()
     try:
-        report = poll_all(rt, on_backlog=progress.start, on_outcome=progress.advance)
+        report = poll_all(rt, on_backlog=progress.start, on_outcome=progress.advance,
+                          holder=f"{socket.gethostname()}:{os.getpid()}:poll")
     finally:
         progress.finish()
     for line in report.lines:

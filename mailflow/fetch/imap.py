@@ -46,6 +46,7 @@ from mailflow.config import ImapConfig, secret
 from mailflow.fetch.checkpoint import load_checkpoint, save_checkpoint
 from mailflow.fetch.connect import FetchError, open_client, where
 from mailflow.fetch.folders import Folders
+from mailflow.fetch.lease import MailboxLease
 from mailflow.fetch.oauth2 import TokenError, TokenSource
 from mailflow.fetch.report import PollFailed, PollReport, Tally
 from mailflow.fetch.spool import SPOOL_OVER, SpoolError, spool_download
@@ -405,21 +406,46 @@ def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
 
 
 def poll_all(rt: Runtime, *, batch: int = 100, on_backlog: Callable[[str, int], None] | None = None,
-             on_outcome: Callable[[Outcome], None] | None = None) -> PollReport:
+             on_outcome: Callable[[Outcome], None] | None = None, holder: str | None = None) -> PollReport:
     """One poll of every configured mailbox, each on its own connection.
 
     A mailbox that cannot be reached is an ``errors`` line and the others
-    are still polled; configuration and database errors raise.
+    are still polled; configuration and database errors raise. ``holder``:
+    take each mailbox's lease first, as ``mailflow run`` does (``fetch.lease``),
+    and renew it through a long backlog; a mailbox another instance holds is
+    left to it, with a line saying so (not an error: it is being polled).
     """
     report = PollReport()
     for config in rt.config.imap_mailboxes:
         what = "imap" if config is rt.config.imap else f"mailboxes[{config.name}]"
         backlog = (lambda n, name=config.name: on_backlog(name, n)) if on_backlog is not None else None
+        lease = MailboxLease(rt.store, config, holder, rt.clock) if holder is not None else None
+        if lease is not None and not lease.take():
+            report += PollReport((config.name,), lines=(
+                f"{config.name}: {lease.holder_now() or 'another instance'} is polling this mailbox; left to it",))
+            continue
         try:
             with ImapMailbox(config, what=what) as box:
-                report += box.poll(rt, batch=batch, on_backlog=backlog, on_outcome=on_outcome)
+                report += box.poll(rt, batch=batch, on_backlog=backlog, on_outcome=_keeping(lease, on_outcome))
         except PollFailed as err:
             report += err.report + PollReport(errors=(str(err),))
         except (FetchError, TokenError) as err:
             report += PollReport((config.name,), errors=(str(err),))
+        finally:
+            if lease is not None:
+                lease.give_back()
     return report
+
+
+def _keeping(lease: MailboxLease | None,
+             on_outcome: Callable[[Outcome], None] | None) -> Callable[[Outcome], None] | None:
+    """``on_outcome``, renewing the lease after each mail (each one is settled and reported by then)."""
+    if lease is None:
+        return on_outcome
+
+    def done(outcome: Outcome) -> None:
+        if on_outcome is not None:
+            on_outcome(outcome)
+        lease.keep()
+
+    return done

@@ -34,6 +34,13 @@ def acquire(store: Store, name: str, holder: str, *, now: datetime, ttl: timedel
     return won is not None
 
 
+def holder_of(store: Store, name: str, *, now: datetime) -> str | None:
+    """Who holds the lease now (for saying so); None when nobody does."""
+    with store.session() as session:
+        row = session.get(Lease, name)
+        return row.holder if row is not None and row.holder and row.expires_at >= now else None
+
+
 def release(store: Store, name: str, holder: str) -> None:
     """Give the lease up at once (a clean stop), so a waiting instance need not wait for expiry."""
     with store.session() as session:

@@ -1,0 +1,74 @@
+"""One poller per mailbox: `poll --once` takes the lease `run` takes, and leaves a held mailbox alone."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailflow.cli import cli as mailflow_cli
+from mailflow.config import ImapConfig, load_config
+from mailflow.fetch.lease import MAILBOX_LEASE, LeaseLost, MailboxLease, lease_name
+from mailflow.store.leases import acquire
+from mailflow.store.session import open_store
+
+from conftest import NOW
+from dovecot_server import DovecotServer
+from dovecot_server import configure_mailbox as _configure
+from test_fetch_imap import SEEN, _mail, _summary
+
+OTHER = "mx2.vendor.example.com:4242:imap:default"  # a `mailflow run` on another host
+
+
+def _poll(config: Path, minutes: float = 0):  # noqa: ANN202
+    now = NOW + timedelta(minutes=minutes)
+    return CliRunner().invoke(mailflow_cli, ["--config", str(config), "poll", "--once"], obj={},
+                              env={"MAILFLOW_NOW": now.isoformat()})
+
+
+def test_a_mailbox_another_instance_polls_is_left_to_it_and_taken_once_its_lease_runs_out(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    config = _configure(config_file, dovecot, None)
+    loaded = load_config(config)
+    store = open_store(loaded.database_url)
+    assert acquire(store, lease_name(loaded.imap), OTHER, now=NOW, ttl=MAILBOX_LEASE)
+    dovecot.append("INBOX", _mail(1))
+
+    held = _poll(config, minutes=1)
+    assert held.exit_code == 0, held.output  # not an error: the mailbox is being polled
+    assert _summary(held)["fetched"] == 0
+    assert f"default: {OTHER} is polling this mailbox; left to it" in held.stderr
+    assert not any(SEEN in flags for flags in dovecot.flags().values())  # untouched
+
+    later = _poll(config, minutes=3)  # the other instance stopped renewing two minutes ago
+    assert later.exit_code == 0, later.output
+    assert _summary(later)["new"] == 1
+    assert acquire(store, lease_name(loaded.imap), OTHER, now=NOW + timedelta(minutes=3), ttl=MAILBOX_LEASE)
+    store.close()  # the poll gave its lease back when it was done: the other instance has it again at once
+
+
+def test_a_poll_renews_its_lease_and_stops_when_another_instance_took_over(db_url: str) -> None:
+    store = open_store(db_url)
+    box = ImapConfig(name="bugs")
+    clock = [NOW]
+    ours = MailboxLease(store, box, "host-a:1:poll", lambda: clock[0], ttl=timedelta(seconds=3))
+    theirs = MailboxLease(store, box, "host-b:2:imap:bugs", lambda: clock[0], ttl=timedelta(seconds=3))
+    assert ours.take() and not theirs.take()
+    assert theirs.holder_now() == "host-a:1:poll"
+
+    ours.keep()  # less than a third of the lease has gone by: nothing to do
+    time.sleep(1.1)
+    clock[0] += timedelta(seconds=2)
+    ours.keep()  # renewed: still ours two seconds later, past the first expiry
+    clock[0] += timedelta(seconds=2)
+    assert not theirs.take()
+
+    clock[0] += timedelta(seconds=4)  # we stalled past the lease; they took it
+    assert theirs.take()
+    time.sleep(1.1)
+    with pytest.raises(LeaseLost, match="host-b:2:imap:bugs took this mailbox over"):
+        ours.keep()
+    store.close()
