@@ -72,3 +72,24 @@ def test_a_poll_renews_its_lease_and_stops_when_another_instance_took_over(db_ur
     with pytest.raises(LeaseLost, match="host-b:2:imap:bugs took this mailbox over"):
         ours.keep()
     store.close()
+
+
+def test_a_lease_that_cannot_be_given_back_runs_out_and_hides_nothing(
+        db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The database failing as the poll ends must not replace why the poll ended with its own error."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailflow.fetch import lease as lease_module
+
+    store = open_store(db_url)
+    ours = MailboxLease(store, ImapConfig(name="bugs"), "host-a:1:poll", lambda: NOW)
+    assert ours.take()
+
+    def database_down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("UPDATE leases", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(lease_module, "release", database_down)
+    ours.give_back()  # no exception
+    assert "imap:bugs: could not give the lease back (server closed the connection unexpectedly); " \
+           "it runs out in 0:02:00" in caplog.text
+    store.close()

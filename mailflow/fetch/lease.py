@@ -11,14 +11,19 @@ another one takes over.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from mailflow.config import ImapConfig
 from mailflow.fetch.connect import FetchError
 from mailflow.store.leases import acquire, holder_of, release
-from mailflow.store.session import Store
+from mailflow.store.session import Store, db_reason
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MAILBOX_LEASE", "LeaseLost", "MailboxLease", "lease_name"]
 
@@ -57,7 +62,12 @@ class MailboxLease:
                             "(this poll stalled past its lease); stopped after the mail in hand")
 
     def give_back(self) -> None:
-        release(self.store, self.name, self.holder)
+        """Release it now; if the database cannot be written, it simply runs out (``MAILBOX_LEASE``)."""
+        try:
+            release(self.store, self.name, self.holder)
+        except SQLAlchemyError as err:  # never hide why the poll stopped behind this
+            log.warning("%s: could not give the lease back (%s); it runs out in %s", self.name, db_reason(err),
+                        self.ttl)
 
     def holder_now(self) -> str | None:
         return holder_of(self.store, self.name, now=self.clock())
