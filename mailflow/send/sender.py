@@ -32,8 +32,8 @@ never lose. How each step serves it:
   gets our mail in the order it was queued.
 - **The window that remains (at-least-once).** If the process dies, or the
   database cannot be written, after the server accepted a mail but before
-  ``sent`` is committed (at most ``MARK_BATCH`` mails a batch, and those on
-  their way), the row is still ``pending`` under its lease and
+  ``sent`` is committed (at most the ``MARK_BATCH`` mails whose marks were
+  waiting, and those on their way), the row is still ``pending`` under its lease and
   is sent again when the lease expires — with the *same* bytes and
   Message-ID, which lets most mail systems and clients drop the copy. The
   same holds when the connection breaks after the message was transmitted
