@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -236,3 +240,23 @@ def test_a_database_made_with_small_pages_keeps_them_and_still_works(tmp_path) -
         assert conn.exec_driver_sql("SELECT x FROM kept").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     store.close()
+
+
+def test_workers_started_together_on_a_new_sqlite_file_all_start(tmp_path: Path) -> None:
+    """Switching a new file into WAL made SQLite answer "database is locked" at once, without waiting,
+    to a second process doing the same: about one start in ten failed. Ten rounds of four at once,
+    each process ready (imports done) before any opens the file."""
+    opening = ("import os, sys, time\nfrom mailflow.store.session import open_store\n"
+               "open(sys.argv[2] + '.ready-' + str(os.getpid()), 'w').close()\n"
+               "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+               "open_store(sys.argv[1]).close()\n")
+    for round_ in range(10):
+        url, go = f"sqlite:///{tmp_path / f'round{round_}.db'}", tmp_path / f"go{round_}"
+        starts = [subprocess.Popen([sys.executable, "-c", opening, url, str(go)], stderr=subprocess.PIPE, text=True)
+                  for _ in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob(f"go{round_}.ready-*"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()
+        failed = [err for start in starts if (err := start.communicate(timeout=120)[1]) and start.returncode]
+        assert not failed, failed[0][-600:]

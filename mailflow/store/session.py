@@ -7,6 +7,7 @@ runs with ``mailflow db upgrade``), never by ``create_all``.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -75,7 +76,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")  # a new, empty database only; else a no-op
-            cur.execute("PRAGMA journal_mode=WAL")
+            _into_wal(cur)
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.execute("PRAGMA synchronous=FULL")  # every commit on disk (``Store.relaxed`` says when not)
             cur.execute("PRAGMA foreign_keys=ON")
@@ -84,6 +85,26 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _into_wal(cur: sqlite3.Cursor, seconds: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, waited for like any other lock.
+
+    Why: the switch of a new database into WAL needs it alone, and SQLite
+    answers "database is locked" at once, without its busy timeout, to a
+    connection that finds another one mid-switch. Two workers started
+    together on a fresh file failed that way about one time in ten. Once
+    the file is in WAL (it stays so), the pragma costs nothing.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
