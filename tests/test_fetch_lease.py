@@ -93,3 +93,27 @@ def test_a_lease_that_cannot_be_given_back_runs_out_and_hides_nothing(
     assert "imap:bugs: could not give the lease back (server closed the connection unexpectedly); " \
            "it runs out in 0:02:00" in caplog.text
     store.close()
+
+
+def test_two_polls_started_together_fetch_each_mail_once_between_them(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    """Cron on two hosts, or a run still busy with the last backlog: one polls, the other leaves it alone."""
+    import os
+    import subprocess
+    import sys
+
+    from test_fetch_imap import generate
+
+    config = _configure(config_file, dovecot, None)
+    dovecot.append_many("INBOX", generate(200, seed=3))
+    mailflow = Path(sys.executable).parent / "mailflow"
+    env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat()}
+    polls = [subprocess.Popen([str(mailflow), "--config", str(config), "poll", "--once"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    said = [poll.communicate(timeout=120) for poll in polls]
+    assert [poll.returncode for poll in polls] == [0, 0], said
+    summaries = [{part.rsplit(" ", 1)[0].strip(): int(part.rsplit(" ", 1)[1])
+                  for part in out.strip().splitlines()[-1].split(" / ")} for out, _ in said]
+    assert sorted(s["fetched"] for s in summaries) == [0, 200]  # without the lease both fetched, as duplicates
+    assert [s["duplicates"] for s in summaries] == [0, 0]
+    assert all(SEEN in flags for flags in dovecot.flags().values())
