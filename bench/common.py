@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from generate import STAFF_MX
 
@@ -26,6 +27,19 @@ attachments = "{work / 'attachments'}"
 [security]
 trusted_authserv_ids = ["{STAFF_MX}"]  # the generated staff mail carries its dkim=pass
 {extra}"""
+
+
+def imap_section(server: Any, user: str) -> str:
+    """The ``[imap]`` table for a user of a ``tests/dovecot_server.DovecotServer`` on loopback."""
+    return f"""
+[imap]
+host = "{server.host}"
+port = {server.port}
+security = "none"
+username = "{user}"
+password = "{server.users[user]}"
+timeout = 60
+"""
 
 
 def save_result(name: str, result: dict, *, full: bool) -> Path:

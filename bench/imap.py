@@ -62,7 +62,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
-from common import config_text, save_result  # noqa: E402
+from common import config_text, imap_section, save_result  # noqa: E402
 from dovecot_server import BUGS, SUPPORT, DovecotServer, free_port  # noqa: E402
 from generate import expected, iter_mails  # noqa: E402
 from ingest import floor  # noqa: E402
@@ -161,15 +161,7 @@ def main() -> int:
             print(f"  bare IMAPClient fetch: {bare_n} mails, {bare_bytes / 1e6:.0f} MB in {bare_s:.1f} s = "
                   f"{before:,.0f} msg/s", flush=True)
             config = work / "mailflow.toml"
-            config.write_text(config_text(work, f"""
-[imap]
-host = "{server.host}"
-port = {server.port}
-security = "none"
-username = "{SUPPORT}"
-password = "{server.users[SUPPORT]}"
-timeout = 60
-
+            config.write_text(config_text(work, imap_section(server, SUPPORT) + f"""
 [smtp]
 host = "{sink.host}"
 port = {sink.port}

@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
-from common import config_text, save_result  # noqa: E402
+from common import config_text, imap_section, save_result  # noqa: E402
 from generate import write  # noqa: E402
 
 TARGET_MB = 200
@@ -205,15 +205,7 @@ def imap_case(work: Path, mails: int, megabytes: float) -> tuple[float, float, s
             largest = max(largest, len(raw))
             server.append("INBOX", raw)
         config = work / "imap" / "mailflow.toml"
-        config.write_text(config_text(work / "imap", f"""
-[imap]
-host = "{server.host}"
-port = {server.port}
-security = "none"
-username = "{SUPPORT}"
-password = "{server.users[SUPPORT]}"
-timeout = 60
-"""))
+        config.write_text(config_text(work / "imap", imap_section(server, SUPPORT)))
         child(config, "upgrade")
         own, together, out = child(config, "poll")
     finally:
