@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 from mailflow.config import ImapConfig, secret
 from mailflow.errors import MailflowError
 from mailflow.fetch.imap import ImapMailbox, PollFailed
-from mailflow.fetch.lease import MAILBOX_LEASE, lease_name
+from mailflow.fetch.lease import MAILBOX_LEASE, MailboxLease, lease_name
 from mailflow.pipeline import FAILED, Outcome
 from mailflow.runtime import Runtime
 from mailflow.send.sender import send_pending
 from mailflow.sla.tick import tick
-from mailflow.store.leases import acquire, release
+from mailflow.store.leases import acquire
 
 log = logging.getLogger("mailflow.daemon")
 CHANGE_MARGIN = timedelta(minutes=5)  # SLA: a change committed late is still seen by the next minute pass
@@ -128,7 +128,7 @@ def _watch(rt: Runtime, config: ImapConfig, what: str, holder: str, stop: thread
             log.exception("%s: unexpected error; retrying in %.0f s", config.name, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, options.max_backoff_seconds)
-    release(rt.store, lease, me)
+    MailboxLease(rt.store, config, me, rt.clock, ttl).give_back()  # a database down now: it runs out
 
 
 def _poll(rt: Runtime, box: ImapMailbox, stop: threading.Event, wake_sender: threading.Event,
