@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, literal_column, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.config import SmtpConfig
@@ -311,13 +311,10 @@ def _claim(store: Store, now: datetime, skip: set[int], want: int) -> list[_Clai
     compare-and-set: a row another worker took in between is simply not
     returned.
     """
-    due = (Outbox.status == "pending", or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now))
+    due = _due(now)
     try:
         with store.session() as session:
-            stmt = select(Outbox.id).where(*due)
-            if skip:
-                stmt = stmt.where(Outbox.id.not_in(sorted(skip)))
-            ids = session.scalars(stmt.order_by(Outbox.id).limit(want).with_for_update(skip_locked=True)).all()
+            ids = session.scalars(due_rows(now, skip, want)).all()
             if not ids:
                 return []
             rows = session.execute(
@@ -332,6 +329,26 @@ def _claim(store: Store, now: datetime, skip: set[int], want: int) -> list[_Clai
     return [_Claim(id=row.id, message_id=row.message_id, attempts=row.attempts, raw=row.raw,
                    recipients=_recipients([*(row.to_addrs or []), *(row.cc_addrs or [])]))
             for row in sorted(rows, key=lambda row: row.id)]
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    # 'pending' as a literal, as ix_outbox_pending's condition says it: a planner proves from it that the
+    # partial index holds every row wanted, also in a plan made before the values are known.
+    return (Outbox.status == literal_column("'pending'"),
+            or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now))
+
+
+def due_rows(now: datetime, skip: set[int], want: int) -> Select[tuple[int]]:
+    """The ids of the ``want`` oldest due rows not in ``skip``, locked, others' locks skipped.
+
+    Read through ``ix_outbox_pending`` (the pending rows alone): without it
+    PostgreSQL walked past every mail ever sent, 119 ms a claim after
+    900,000 of them.
+    """
+    stmt = select(Outbox.id).where(*_due(now))
+    if skip:
+        stmt = stmt.where(Outbox.id.not_in(sorted(skip)))
+    return stmt.order_by(Outbox.id).limit(want).with_for_update(skip_locked=True)
 
 
 def _release(store: Store, claims: list[_Claim]) -> None:

@@ -34,7 +34,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own head by a test, so that
 # every start can compare revisions with one SELECT instead of importing
 # Alembic (a tenth of the process's memory) just to find nothing to do.
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 _MIGRATION_LOCK = 0x6D61696C666C6F77  # "mailflow": the advisory lock PostgreSQL migrations take
 
 

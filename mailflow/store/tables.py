@@ -250,6 +250,9 @@ Index("ix_outbox_recipient_kind_created_at", Outbox.recipient, Outbox.kind, Outb
 _NO_MESSAGE_ID = text("direction = 'in' AND message_id IS NULL")
 Index("ux_messages_in_content_hash", Message.content_hash, unique=True, sqlite_where=_NO_MESSAGE_ID,
       postgresql_where=_NO_MESSAGE_ID)
+# The sender's queue: the oldest pending rows, whatever the number of mails sent before them (0013).
+_PENDING = text("status = 'pending'")
+Index("ix_outbox_pending", Outbox.id, sqlite_where=_PENDING, postgresql_where=_PENDING)
 
 
 class Lease(Base):
