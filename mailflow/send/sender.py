@@ -277,18 +277,18 @@ async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_f
             raise PermanentFailure("no recipient address in the outbox row")
         delivery = await smtp.send(claim.raw, mail_from=mail_from, recipients=claim.recipients)
     except PermanentFailure as err:
-        _finish(store, claim, status="failed", reason=str(err), at=None)
+        _finish(store, claim, status="failed", reason=str(err))
         batch.failed += 1
         batch.lines.append(f"{claim.message_id}: failed: {err}")
     except TemporaryFailure as err:
         if claim.attempts >= config.max_attempts:
             reason = f"gave up after {claim.attempts} attempts: {err}"
-            _finish(store, claim, status="failed", reason=reason, at=None)
+            _finish(store, claim, status="failed", reason=reason)
             batch.failed += 1
             batch.lines.append(f"{claim.message_id}: failed: {reason}")
         else:
             retry_at = batch.now() + backoff(claim.attempts)
-            _finish(store, claim, status="pending", reason=str(err), at=None, next_attempt_at=retry_at)
+            _finish(store, claim, status="pending", reason=str(err), next_attempt_at=retry_at)
             batch.deferred_ids.add(claim.id)
             batch.deferred += 1
             batch.lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
@@ -364,10 +364,10 @@ def _release(store: Store, claims: list[_Claim]) -> None:
         raise StoreError(f"outbox: cannot give back {len(claims)} claimed mail(s): {db_reason(err)}") from None
 
 
-def _finish(store: Store, claim: _Claim, *, status: str, reason: str, at: datetime | None,
+def _finish(store: Store, claim: _Claim, *, status: str, reason: str,
             next_attempt_at: datetime | None = None) -> None:
     """Commit a failure or a deferral at once, so a crash later in the batch cannot undo it."""
-    values = {"b_id": claim.id, "b_status": status, "b_reason": reason, "b_next": next_attempt_at, "b_sent_at": at}
+    values = {"b_id": claim.id, "b_status": status, "b_reason": reason, "b_next": next_attempt_at}
     try:
         with store.session() as session:
             session.connection().execute(_MARK, values)

@@ -62,6 +62,7 @@ SQLITE_PAGE_BYTES = 16384
 # Per connection, and only as it fills. 16 MB read 54,000 pages instead of 75,000, but took another
 # 9 MB of the 200 MB a backlog may use (the 10,000-mail backlog peaked at 178 MB against 167 MB).
 SQLITE_CACHE_KIB = 8000
+SQLITE_WAIT_SECONDS = 30  # how long a connection waits for another's lock before it gives up
 
 
 def make_engine(url: str) -> Engine:
@@ -70,7 +71,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_WAIT_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -80,14 +81,14 @@ def make_engine(url: str) -> Engine:
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.execute("PRAGMA synchronous=FULL")  # every commit on disk (``Store.relaxed`` says when not)
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_WAIT_SECONDS * 1000}")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _into_wal(cur: sqlite3.Cursor, seconds: float = 30.0) -> None:
+def _into_wal(cur: sqlite3.Cursor, seconds: float = SQLITE_WAIT_SECONDS) -> None:
     """``PRAGMA journal_mode=WAL``, waited for like any other lock.
 
     Why: the switch of a new database into WAL needs it alone, and SQLite
