@@ -91,6 +91,12 @@ def rows() -> list[tuple[str, str, list[str], bool]]:
             out.append((r["date"], f"memory: poll --once, mails of {r['imap_mail_mb']:.1f} MB", [
                 f"{r['imap_mails']:,}", f"idle {r['baseline_rss_mb']:.0f} MB", f"peak {r['imap_peak_rss_mb']:.0f} MB",
                 "—", f"≤ {target} MB", _met(ok), _machine(r)], ok))
+        if "report_peak_rss_mb" in r:
+            ok = r["report_peak_rss_mb"] <= target
+            out.append((r["date"], "memory: the backlog month's report", [
+                f"{r['backlog_n']:,} mails", f"idle {r['baseline_rss_mb']:.0f} MB",
+                f"peak {r['report_peak_rss_mb']:.0f} MB in {r['report_seconds']:.0f} s",
+                "—", f"≤ {target} MB", _met(ok), _machine(r)], ok))
     return out
 
 

@@ -156,6 +156,52 @@ def test_nothing_to_group():
     assert group_needs(MOBILE[:1]) == ()
 
 
+# --- a busy desk's month -------------------------------------------------------------------
+
+KINDS = {"mobile": ("001", "002", "003"), "invoice": ("004",), "password": ("005",), "export": ("006", "009"),
+         "sso": ("007", "008"), "import": ("010",)}
+KIND_OF = {number: kind for kind, numbers in KINDS.items() for number in numbers}
+
+
+def busy_month(size: int) -> list[Item]:
+    """``size`` requests written like the ten above, by 37 customers (so every kind of request comes from all of them), each with its own reference."""
+    month = []
+    for n in range(size):
+        like = (MOBILE + UNRELATED + SECOND_OF_A_KIND)[n % 10]
+        customer = f"Customer{n % 37:02d}"
+        month.append(ask(f"REQ-202610-{n:05d}-{like.id[-3:]}", customer, f"buyer{n}@c{n % 37}.example",
+                         like.language, like.subject, f"{like.description}\n工单参考号 HU-{n:06d}",
+                         name=like.submitter_name))
+    return month
+
+
+def kinds_of(groups) -> list[tuple[str, set[str], int]]:
+    return sorted((g.label, {KIND_OF[i[-3:]] for i in g.ids}, g.requirements) for g in groups)
+
+
+def test_a_month_too_large_to_compare_pair_by_pair_still_finds_every_need():
+    """1,200 requests: past EXACT_LIMIT, grouped from a sample; every request still lands in its group."""
+    from mailflow.report.needs import EXACT_LIMIT
+    month = busy_month(1_200)
+    assert len(month) > EXACT_LIMIT
+    groups = group_needs(month)
+    assert kinds_of(groups) == [("export", {"export"}, 240), ("import", {"import"}, 120),
+                                ("invoice", {"invoice"}, 120), ("mobile", {"mobile"}, 360),
+                                ("password", {"password"}, 120), ("sso", {"sso"}, 240)]
+    mobile = next(g for g in groups if g.label == "mobile")
+    assert mobile.customers == 37 and mobile.share == 1.0
+    assert dict(mobile.samples)["en"] == "Please add support for mobile phones"
+
+
+def test_the_sampled_grouping_agrees_with_the_pairwise_one(monkeypatch):
+    import mailflow.report.needs as needs
+    month = busy_month(120)
+    pairwise = group_needs(month)
+    monkeypatch.setattr(needs, "EXACT_LIMIT", 60)
+    sampled = group_needs(month)
+    assert [(g.label, g.ids, g.customers) for g in sampled] == [(g.label, g.ids, g.customers) for g in pairwise]
+
+
 # --- the glossary file --------------------------------------------------------------------
 
 def test_the_shipped_glossary_loads_and_is_the_built_in_one():
