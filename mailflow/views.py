@@ -7,6 +7,7 @@ tests and later a web view can share.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -96,13 +97,27 @@ def clip(text: str, limit: int) -> str:
 
 def table(headers: list[str], rows: list[list[str]], limits: dict[int, int] | None = None) -> str:
     """A plain aligned table that stays aligned with Chinese text in it."""
+    return "\n".join(table_lines(headers, lambda: rows, limits))
+
+
+def table_lines(headers: list[str], rows: Callable[[], Iterable[Sequence[object]]],
+                limits: dict[int, int] | None = None) -> Iterator[str]:
+    """``table``'s lines, the rows read twice (once for the widths, once to print) instead of held.
+
+    Why: a listing of a desk's history (a million mails in the outbox after a
+    busy month) must not hold it; ``rows`` is a query run again, and a row
+    that arrived in between only widens nothing it should.
+    """
     limits = limits or {}
-    cells = [[clip(str(c), limits.get(i, 40)) for i, c in enumerate(row)] for row in rows]
-    widths = [max([width(h)] + [width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    widths = [width(h) for h in headers]
+    for row in rows():
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], width(clip(str(cell), limits.get(i, 40))))
 
-    def fmt(row: list[str]) -> str:
-        return "  ".join(c + " " * (widths[i] - width(c)) for i, c in enumerate(row)).rstrip()
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(c + " " * max(0, widths[i] - width(c)) for i, c in enumerate(row)).rstrip()
 
-    lines = [fmt(headers), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines)
+    yield fmt(headers)
+    yield fmt(["-" * w for w in widths])
+    for row in rows():
+        yield fmt([clip(str(c), limits.get(i, 40)) for i, c in enumerate(row)])

@@ -68,7 +68,7 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
     outcomes, _ = ingest_paths(rt, [str(inbox)], verbose)
     with rt.store.session() as session:
         reqs = list(session.scalars(select(Requirement).order_by(Requirement.id)))
-        queued = list_outbox(session)
+        queued = list(list_outbox(session))
         written = export_eml(queued, base / "outbox")
         replies = Counter(row.requirement_id for row in queued)
         click.echo(table(

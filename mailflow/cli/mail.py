@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from mailflow import pipeline
-from mailflow.cli import cli, config_of, dump, ingest_paths, runtime_for, summary
+from mailflow.cli import cli, config_of, dump_list, ingest_paths, runtime_for, summary
 from mailflow.errors import MailflowError
-from mailflow.views import outbox_json, table
+from mailflow.views import outbox_json, table_lines
 
 
 @cli.command()
@@ -43,14 +43,14 @@ def outbox_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
 
     rt = runtime_for(config_of(ctx))
     with rt.store.session() as session:
-        rows = list_outbox(session, status)
-        data = [outbox_json(r) for r in rows]
-    if as_json:
-        dump(data)
-        return
-    click.echo(table(["REQUIREMENT", "KIND", "STATUS", "TEMPLATE", "TO", "SUBJECT"],
-                     [[d["requirement"] or "-", d["kind"], d["status"], d["template"], ", ".join(d["to"]),
-                       d["subject"]] for d in data], limits={5: 40}))
+        if as_json:
+            dump_list(outbox_json(r) for r in list_outbox(session, status))
+            return
+        for line in table_lines(["REQUIREMENT", "KIND", "STATUS", "TEMPLATE", "TO", "SUBJECT"],
+                                lambda: ([r.requirement_id or "-", r.kind, r.status, r.template,
+                                          ", ".join(r.to_addrs or []), r.subject] for r in list_outbox(session, status)),
+                                limits={5: 40}):
+            click.echo(line)
 
 
 @outbox.command("send")
