@@ -219,3 +219,35 @@ def test_a_month_of_500_requirements_matches_figures_computed_independently(
     parser.feed(outputs[3])
     parser.close()
     assert all(f'id="{chart}"' in outputs[3] for chart in ("chart-types", "chart-intake", "chart-plan"))
+
+
+def test_a_month_larger_than_a_statement_can_name_is_read_whole(db_url: str) -> None:
+    """66,000 requirements: more values than PostgreSQL's protocol takes in one statement (65,535; some SQLite
+    builds take 32,766), so the month is named to the queries by its dates, never by its ids."""
+    from sqlalchemy import insert
+
+    from mailflow.report.gather import items_for_month
+
+    db = open_store(db_url)
+    at = datetime(2026, 10, 12, 2, 0, tzinfo=timezone.utc)
+    n = 66_000
+    try:
+        with db.session() as session:
+            session.execute(insert(Requirement), [
+                {"id": f"REQ-202610-{k:05d}", "submitter_email": f"buyer{k}@c{k % 97}.example", "subject": "导出报表",
+                 "submitted_at": at, "created_at": at, "updated_at": at, "tags": []} for k in range(n)])
+            last = f"REQ-202610-{n - 1:05d}"
+            session.add(Outbox(message_id="<ack.last@vendor.example.com>", requirement_id=last, kind="external",
+                               recipient="buyer@c.example", to_addrs=["buyer@c.example"], cc_addrs=[],
+                               subject="导出报表", template="zh/ack_presales", status="sent", created_at=at,
+                               sent_at=at + timedelta(hours=1), raw=b""))
+            session.add(Event(requirement_id=last, at=at + timedelta(days=1), actor="liu.yang",
+                              kind="plan_proposed", detail="v2.3 @ 2026-12-15"))
+        with db.session() as session:
+            items = items_for_month(session, MONTH, SHANGHAI)
+    finally:
+        db.close()
+    assert len(items) == n
+    assert (items[-1].id, items[-1].acknowledged_at, items[-1].planned_at) == (
+        last, at + timedelta(hours=1), at + timedelta(days=1))
+    assert all(item.acknowledged_at is None for item in items[:-1])
