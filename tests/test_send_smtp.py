@@ -35,7 +35,7 @@ from mailflow.reply.model import Draft
 from mailflow.send import sender as sender_module
 from mailflow.send import smtp as smtp_module
 from mailflow.send.outbox import Queued, enqueue, list_outbox, stream_outbox
-from mailflow.send.sender import LEASE, SendReport, backoff, send_pending
+from mailflow.send.sender import DEFERRED_IN_A_ROW, LEASE, SendReport, backoff, send_pending
 from mailflow.send.smtp import ConnectionFailure, check_security, deliver
 from mailflow.store.session import Store, StoreError, open_store
 from mailflow.store.tables import Outbox
@@ -502,6 +502,45 @@ def test_a_451_is_deferred_with_backoff_and_sent_once_the_wait_is_over(desk: Des
     row = desk.rows()[0]
     assert (row.status, row.attempts, row.sent_at) == ("sent", 2, NOW + timedelta(seconds=61))
     assert smtp_sink.count_by_message_id()[row.message_id] == 1
+
+
+def test_a_relay_that_defers_mail_after_mail_stops_the_batch_and_the_rest_keeps_its_attempts(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    """A rate limit answers 4xx to everything: 50 in a row stop the batch, the other mails are not tried."""
+    desk.ingest("01")
+    for n in range(70):
+        desk.queue(draft((f"client{n}@customer.example",)))
+    smtp_sink.answer_next(*["451 4.7.1 Too many messages, slow down"] * 200)
+
+    report = desk.send(plain(smtp_sink, connections=1))  # one connection: no mail on its way when it stops
+
+    assert (report.sent, report.deferred, report.failed) == (0, DEFERRED_IN_A_ROW, 0)
+    assert report.stopped == (f"the relay deferred {DEFERRED_IN_A_ROW} mails in a row (the last: message refused: "
+                              "451 4.7.1 Too many messages, slow down); the rest waits for the next batch")
+    rows = desk.rows()
+    assert sum(row.attempts == 1 and row.next_attempt_at == NOW + timedelta(minutes=1) for row in rows) == 50
+    assert sum(row.attempts == 0 for row in rows) == len(rows) - 50  # released untried: no attempt spent
+    smtp_sink.answers.clear()
+    assert desk.send(plain(smtp_sink)).sent == len(rows) - 50  # the relay takes mail again: the rest goes
+
+
+def test_a_batch_names_at_most_max_deferred_mails_to_skip(desk: Desk, smtp_sink: SmtpSink,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every claim names the batch's deferred mails; past MAX_DEFERRED the batch stops instead of growing the list."""
+    import mailflow.send.sender as sender
+
+    monkeypatch.setattr(sender, "MAX_DEFERRED", 5)
+    desk.ingest("01")
+    for n in range(20):
+        desk.queue(draft((f"client{n}@customer.example",)))
+    smtp_sink.answer_next(*["451 4.7.1 Greylisted", "250 2.0.0 Ok"] * 20)  # never many in a row
+
+    report = desk.send(plain(smtp_sink, connections=1))
+
+    assert report.deferred == 5 and report.stopped == "5 mails deferred in this batch; the rest waits for the next batch"
+    assert report.sent == 4  # one between each two deferrals
+    rows = desk.rows()
+    assert sum(row.status == "pending" and row.attempts == 0 for row in rows) == len(rows) - 5 - 4
 
 
 def test_backoff_doubles_from_a_minute_up_to_an_hour() -> None:

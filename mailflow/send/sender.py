@@ -77,6 +77,13 @@ CLAIM_BATCH = 10  # rows claimed per transaction, per connection
 # is the at-least-once window above, a few mails wide instead of one.
 MARK_BATCH = 10
 FIRST_RETRY = timedelta(minutes=1)
+# A relay that answers 4xx to mail after mail is pushing back (a rate limit, a quota, a full queue), not
+# judging each mail: a batch stops after this many deferrals in a row, and the rest waits for the next
+# batch instead of each mail spending an attempt. A batch also stops once it has deferred MAX_DEFERRED
+# mails, because each claim names them to skip: with 90,000 deferred, every claim of ten rows would
+# send 90,000 ids, and PostgreSQL takes at most 65,535 values in one statement.
+DEFERRED_IN_A_ROW = 50
+MAX_DEFERRED = 1000
 LONGEST_RETRY = timedelta(hours=1)
 
 __all__ = ["LEASE", "SendReport", "backoff", "send_pending"]
@@ -90,7 +97,7 @@ class SendReport:
     deferred: int = 0
     failed: int = 0
     lines: tuple[str, ...] = ()  # one per mail not sent (deferred or failed) or sent to only some recipients
-    stopped: str = ""  # why the batch stopped before the due mail ran out (the server unreachable)
+    stopped: str = ""  # why the batch stopped before the due mail ran out (the server unreachable, or pushing back)
 
     def summary(self) -> str:
         text = f"{self.sent} sent, {self.deferred} deferred, {self.failed} failed"
@@ -146,9 +153,10 @@ class _Batch:
         self.claimed: list[_Claim] = []  # taken under a lease, not yet tried, oldest first
         self.sending: set[str] = set()  # recipients of the mails on their way now
         # A row deferred by a minute must not come round again in a long batch. (Rows sent or failed
-        # are not pending any more: only the deferred need naming, and there are few.)
+        # are not pending any more: only the deferred need naming, and MAX_DEFERRED bounds them.)
         self.deferred_ids: set[int] = set()
         self.tried = self.sent = self.deferred = self.failed = 0
+        self.deferred_in_a_row = 0  # since the relay last took or refused a mail for good
         self.lines: list[str] = []
         self.stopped = ""  # why the batch stopped early: the server unreachable
         self.broken = False  # a connection failed with an error of ours (the database): stop taking mail
@@ -181,8 +189,21 @@ class _Batch:
                 await self._changed.wait()
         return None
 
+    def deferred_one(self, claim: _Claim, err: Exception) -> None:
+        """The relay said "not now" to ``claim``; when it keeps saying so, the batch stops."""
+        self.deferred_ids.add(claim.id)
+        self.deferred += 1
+        self.deferred_in_a_row += 1
+        if self.deferred_in_a_row >= DEFERRED_IN_A_ROW:
+            self.stopped = self.stopped or (f"the relay deferred {self.deferred_in_a_row} mails in a row (the last: "
+                                            f"{err}); the rest waits for the next batch")
+        elif len(self.deferred_ids) >= MAX_DEFERRED:
+            self.stopped = self.stopped or (f"{len(self.deferred_ids)} mails deferred in this batch; "
+                                            "the rest waits for the next batch")
+
     def sent_one(self, claim: _Claim, delivery: Delivery) -> None:
         """The server took ``claim``: recorded with the next few (``MARK_BATCH``)."""
+        self.deferred_in_a_row = 0
         self.marks.append((claim.message_id, {"b_id": claim.id, "b_status": "sent", "b_reason": delivery.line(),
                                               "b_next": None, "b_sent_at": self.now()}))
         self.sent += 1
@@ -279,6 +300,7 @@ async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_f
     except PermanentFailure as err:
         _finish(store, claim, status="failed", reason=str(err))
         batch.failed += 1
+        batch.deferred_in_a_row = 0  # an answer about this mail: the relay is judging mail, not pushing back
         batch.lines.append(f"{claim.message_id}: failed: {err}")
     except TemporaryFailure as err:
         if claim.attempts >= config.max_attempts:
@@ -289,10 +311,9 @@ async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_f
         else:
             retry_at = batch.now() + backoff(claim.attempts)
             _finish(store, claim, status="pending", reason=str(err), next_attempt_at=retry_at)
-            batch.deferred_ids.add(claim.id)
-            batch.deferred += 1
             batch.lines.append(f"{claim.message_id}: deferred to {retry_at.isoformat(timespec='seconds')} "
                                f"(attempt {claim.attempts}): {err}")
+            batch.deferred_one(claim, err)
         if isinstance(err, ConnectionFailure):
             batch.stopped = batch.stopped or str(err)
             return
