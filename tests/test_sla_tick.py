@@ -275,3 +275,39 @@ def test_minute_passes_look_only_at_requirements_whose_time_has_come_or_that_cha
     assert minute(DUE + timedelta(hours=1), DUE + timedelta(minutes=59)).looked_at == 0  # all said; nothing ahead
     again = tick(rt, DUE + timedelta(hours=2))  # the hourly full pass: no notice twice
     assert (again.looked_at, again.reminders, again.escalations) == (2, 0, 0)
+
+
+def test_a_full_pass_that_finds_nothing_to_do_writes_nothing(config_file: Path) -> None:
+    """The hourly full pass looks at every open requirement; where none needs anything, it must not write.
+
+    Rewriting each requirement's next look (a day on, every pass) was an UPDATE
+    and a commit per open requirement: half of a full pass's time.
+    """
+    from sqlalchemy import event
+
+    config = load_config(str(config_file))
+    rt = load_runtime(config, open_store(config.database_url), clock=lambda: RECEIVED)
+    assert process(FIRST.read_bytes(), "first", rt).requirement_id == REQ
+    assert tick(rt, DUE).escalations == 1  # every notice given: nothing lies ahead
+    with rt.store.session() as session:
+        (next_look,) = {r.tick_at for r in session.query(Requirement)}
+    assert next_look == DUE + timedelta(days=1)  # looked at again daily, as a safety net
+
+    written: list[str] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if not statement.lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "PRAGMA")):
+            written.append(statement)
+
+    event.listen(rt.store.engine, "before_cursor_execute", grab)
+    try:
+        for hours in (1, 2, 3):
+            assert tick(rt, DUE + timedelta(hours=hours)).looked_at == 1
+    finally:
+        event.remove(rt.store.engine, "before_cursor_execute", grab)
+    assert written == []
+    with rt.store.session() as session:
+        assert {r.tick_at for r in session.query(Requirement)} == {next_look}
+    tick(rt, next_look)  # the day is up: looked at, and the next look a day on
+    with rt.store.session() as session:
+        assert {r.tick_at for r in session.query(Requirement)} == {next_look + timedelta(days=1)}
