@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,12 +25,11 @@ from datetime import datetime, timedelta
 from mailflow.config import ImapConfig, secret
 from mailflow.errors import MailflowError
 from mailflow.fetch.imap import ImapMailbox, PollFailed
-from mailflow.fetch.lease import MAILBOX_LEASE, MailboxLease, lease_name
+from mailflow.fetch.lease import MAILBOX_LEASE, LeaseLost, MailboxLease
 from mailflow.pipeline import FAILED, Outcome
 from mailflow.runtime import Runtime
 from mailflow.send.sender import send_pending
 from mailflow.sla.tick import tick
-from mailflow.store.leases import acquire
 
 log = logging.getLogger("mailflow.daemon")
 CHANGE_MARGIN = timedelta(minutes=5)  # SLA: a change committed late is still seen by the next minute pass
@@ -93,14 +91,13 @@ def _mailboxes(rt: Runtime) -> list[tuple[ImapConfig, str]]:
 def _watch(rt: Runtime, config: ImapConfig, what: str, holder: str, stop: threading.Event,
            wake_sender: threading.Event, options: DaemonOptions) -> None:
     """Hold the mailbox's lease, and poll whenever IDLE says mail arrived; reconnect on trouble."""
-    lease = lease_name(config)
-    me = f"{holder}:{threading.current_thread().name}"
-    ttl = timedelta(seconds=options.lease_seconds)
+    lease = MailboxLease(rt.store, config, f"{holder}:{threading.current_thread().name}", rt.clock,
+                         timedelta(seconds=options.lease_seconds))
     backoff = 1.0
     waiting_said = False
     while not stop.is_set():
         try:
-            if not acquire(rt.store, lease, me, now=rt.clock(), ttl=ttl):
+            if not lease.take():
                 if not waiting_said:
                     log.info("%s: another instance polls this mailbox; waiting", config.name)
                     waiting_said = True
@@ -111,9 +108,8 @@ def _watch(rt: Runtime, config: ImapConfig, what: str, holder: str, stop: thread
                 log.info("%s: connected", config.name)
                 backoff = 1.0
                 while not stop.is_set():
-                    _poll(rt, box, stop, wake_sender, renew_every=options.lease_seconds / 3,
-                          renew=lambda: acquire(rt.store, lease, me, now=rt.clock(), ttl=ttl))
-                    if not acquire(rt.store, lease, me, now=rt.clock(), ttl=ttl):
+                    _poll(rt, box, stop, wake_sender, lease)
+                    if not lease.take():
                         raise _LeaseLost
                     box.idle_wait(options.idle_seconds, stop)
         except _Stopping:
@@ -128,25 +124,28 @@ def _watch(rt: Runtime, config: ImapConfig, what: str, holder: str, stop: thread
             log.exception("%s: unexpected error; retrying in %.0f s", config.name, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, options.max_backoff_seconds)
-    MailboxLease(rt.store, config, me, rt.clock, ttl).give_back()  # a database down now: it runs out
+    lease.give_back()  # a database down now: it runs out
 
 
 def _poll(rt: Runtime, box: ImapMailbox, stop: threading.Event, wake_sender: threading.Event,
-          renew: Callable[[], bool], renew_every: float) -> None:
-    """One poll; a long backlog keeps renewing the lease as it goes."""
-    renewed = time.monotonic()
+          lease: MailboxLease) -> None:
+    """One poll; a long backlog keeps renewing the lease as it goes.
+
+    A lost lease is raised as ``_LeaseLost``, which the poll lets through
+    (``LeaseLost`` is a fetch error, which it would report as a failed poll
+    to retry): the watch then stands back instead.
+    """
 
     def done(outcome: Outcome) -> None:
-        nonlocal renewed
         (log.warning if outcome.kind == FAILED else log.info)("%s", outcome.line())
         if outcome.queued:
             wake_sender.set()  # answer now, not at the next sender round
         if stop.is_set():
             raise _Stopping
-        if time.monotonic() - renewed > renew_every:
-            if not renew():
-                raise _LeaseLost  # after the mail in hand, which is committed and settled
-            renewed = time.monotonic()
+        try:
+            lease.keep()
+        except LeaseLost:
+            raise _LeaseLost from None  # after the batch in hand, which is committed and settled
 
     report = box.poll(rt, on_outcome=done)
     for line in report.lines:

@@ -117,3 +117,31 @@ def test_two_polls_started_together_fetch_each_mail_once_between_them(
     assert sorted(s["fetched"] for s in summaries) == [0, 200]  # without the lease both fetched, as duplicates
     assert [s["duplicates"] for s in summaries] == [0, 0]
     assert all(SEEN in flags for flags in dovecot.flags().values())
+
+
+def test_the_service_stands_back_mid_backlog_when_another_instance_took_its_mailbox(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    """`mailflow run` renews through a backlog with the same lease as `poll --once`; taken over, it stops
+    after the batch in hand (committed and flagged) and stands back, rather than retrying as if the poll failed."""
+    import threading
+
+    from mailflow import daemon, pipeline
+    from mailflow.fetch.imap import ImapMailbox
+
+    config = load_config(_configure(config_file, dovecot, None))
+    clock = [NOW]
+    rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: clock[0])
+    dovecot.append_many("INBOX", [_mail(n) for n in range(pipeline.BATCH_MAILS + 20)])
+    ours = MailboxLease(rt.store, config.imap, "host-a:1:imap:default", rt.clock, ttl=timedelta(seconds=3))
+    theirs = MailboxLease(rt.store, config.imap, OTHER, rt.clock, ttl=timedelta(seconds=3))
+    assert ours.take()
+    time.sleep(1.1)  # a third of the lease gone: the next mail renews it
+    clock[0] += timedelta(seconds=4)  # ... too late: this instance stalled past its lease
+    assert theirs.take()
+
+    with ImapMailbox(config.imap) as box, pytest.raises(daemon._LeaseLost):
+        daemon._poll(rt, box, threading.Event(), threading.Event(), ours)
+    flagged = [uid for uid, flags in dovecot.flags().items() if SEEN in flags]
+    assert len(flagged) == pipeline.BATCH_MAILS  # the batch in hand was finished; the rest is left to the holder
+    assert theirs.holder_now() == OTHER
+    rt.store.close()
