@@ -105,8 +105,9 @@ def table_lines(headers: list[str], rows: Callable[[], Iterable[Sequence[object]
     """``table``'s lines, the rows read twice (once for the widths, once to print) instead of held.
 
     Why: a listing of a desk's history (a million mails in the outbox after a
-    busy month) must not hold it; ``rows`` is a query run again, and a row
-    that arrived in between only widens nothing it should.
+    busy month) must not hold it. ``rows`` is a query, run twice; a row that
+    arrives between the two runs is printed all the same, at worst wider than
+    its column.
     """
     limits = limits or {}
     widths = [width(h) for h in headers]

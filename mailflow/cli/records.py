@@ -32,11 +32,9 @@ READ_PER = 200  # rows a listing reads at a time
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def requirements_list(ctx: click.Context, status: str | None, owner: str | None, as_json: bool) -> None:
-    """Read as it is written, a few hundred at a time: a desk's history does not fit in memory.
-
-    6,546 requirements took the table to 229 MB and the JSON to 386 MB when
-    every one was loaded, with its mails, log and files, before the first line.
-    """
+    # Written as it is read, a few hundred at a time: a desk's history does not fit in memory. 6,546
+    # requirements took the table to 229 MB and the JSON to 386 MB when every one was loaded, with its
+    # mails, log and files, before the first line.
     config = config_of(ctx)
     rt = runtime_for(config)
     wanted = [Requirement.status == status] if status else []
@@ -49,8 +47,8 @@ def requirements_list(ctx: click.Context, status: str | None, owner: str | None,
             dump_list(requirement_json(r, rt.tz) for r in session.scalars(stmt))
             return
         columns = select(Requirement.id, Requirement.status, Requirement.type, Requirement.priority,
-                         Requirement.customer_stage, func.coalesce(Requirement.customer, "-"),
-                         func.coalesce(Requirement.owner, "-"), Requirement.subject).where(*wanted)
+                         Requirement.customer_stage, func.coalesce(func.nullif(Requirement.customer, ""), "-"),
+                         func.coalesce(func.nullif(Requirement.owner, ""), "-"), Requirement.subject).where(*wanted)
         for line in table_lines(["ID", "STATUS", "TYPE", "PRIO", "STAGE", "CUSTOMER", "OWNER", "SUBJECT"],
                                 lambda: session.execute(columns.order_by(Requirement.id)
                                                         .execution_options(yield_per=READ_PER)),

@@ -36,9 +36,10 @@ thousands is grouped from a sample (step 6).
 6. A month larger than ``EXACT_LIMIT`` (500) requests is not compared pair
    by pair: the pairs grow with the square of the month (6,546 generated
    requests took 9 GB and seven minutes). A sample of 500, drawn with a
-   fixed seed, is grouped as above; every other request then joins the sampled group it is
-   closest to on average, when that mean similarity reaches the threshold
-   (the average-link rule, one request against a group), else stays alone.
+   fixed seed, is grouped as above; every other request then joins the
+   sampled group it is closest to on average, when that mean similarity
+   reaches the threshold (the average-link rule, one request against a
+   group), else stays alone.
    A need that fewer than two sampled requests share (about one request in
    250) is not shown for such a month; the big ones, which product planning
    reads, are.
@@ -229,8 +230,13 @@ def _vectors(analysed: list[Analysed]) -> list[dict[str, float]]:
     two requests is CONCEPT_SHARE x (cosine of their concepts) + the rest x
     (cosine of their words), whatever their lengths.
     """
-    df = Counter(key for _, concepts, terms in analysed for key in (*concepts, *terms))
+    df = _frequencies(analysed)
     return [_vector(one, df, len(analysed)) for one in analysed]
+
+
+def _frequencies(analysed: list[Analysed]) -> Counter:
+    """In how many of these requests each concept and term appears."""
+    return Counter(key for _, concepts, terms in analysed for key in (*concepts, *terms))
 
 
 def _vector(analysed: Analysed, df: Counter, n: int) -> dict[str, float]:
@@ -358,7 +364,7 @@ def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
     n = len(ordered)
     picked = sorted(random.Random(SAMPLE_SEED).sample(range(n), EXACT_LIMIT))
     analysed = [_features(ordered[i], glossary) for i in picked]
-    df = Counter(key for _, concepts, terms in analysed for key in (*concepts, *terms))
+    df = _frequencies(analysed)
     vectors = [_vector(one, df, len(analysed)) for one in analysed]
     sims = _similarities(vectors)
     clusters: list[_Cluster] = []
