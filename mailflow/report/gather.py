@@ -13,6 +13,7 @@ of thousands of requirements is read in well under a second. What counts:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -62,14 +63,31 @@ def items_for_month(session: Session, month: str, tz: ZoneInfo) -> list[Item]:
                r.submitter_name, r.submitter_email, r.language, r.subject,
                func.substr(r.description, 1, DESCRIPTION_CHARS), r.submitted_at, r.completed_at, r.verification,
                r.satisfaction)
-        .where(r.submitted_at >= start, r.submitted_at < end).order_by(r.id))
-    return [Item(id=id_, status=status, type=type_, priority=priority, customer=customer, customer_key=key,
-                 stage=stage, tier=tier, submitter_name=name or "", submitter_email=email or "", language=language,
-                 subject=subject or "", description=description or "", submitted_at=submitted,
-                 acknowledged_at=acked.get(id_), planned_at=planned.get(id_), closed_at=completed,
-                 breaches=int(breaches.get(id_, 0)), verification=verification, satisfaction=satisfaction)
+        .where(r.submitted_at >= start, r.submitted_at < end).order_by(r.id)
+        .execution_options(yield_per=1000))  # read as the items are made: not all the rows, then all the items
+    one = _shared()
+    return [Item(id=id_, status=one(status), type=one(type_), priority=one(priority), customer=one(customer),
+                 customer_key=one(key), stage=one(stage), tier=one(tier), submitter_name=name or "",
+                 submitter_email=email or "", language=one(language), subject=subject or "",
+                 description=description or "", submitted_at=submitted, acknowledged_at=acked.get(id_),
+                 planned_at=planned.get(id_), closed_at=completed, breaches=int(breaches.get(id_, 0)),
+                 verification=one(verification), satisfaction=one(satisfaction))
             for (id_, status, type_, priority, customer, key, stage, tier, name, email, language, subject,
                  description, submitted, completed, verification, satisfaction) in rows]
+
+
+def _shared() -> Callable[[str | None], str | None]:
+    """One string object for each value of a column of few values (a status, a customer).
+
+    The driver gives each row its own copies; a month of 100,000
+    requirements held eight of them per row, half of the report's memory.
+    """
+    seen: dict[str, str] = {}
+
+    def one(value: str | None) -> str | None:
+        return None if value is None else seen.setdefault(value, value)
+
+    return one
 
 
 def _first(session: Session, query) -> dict[str, datetime]:  # type: ignore[no-untyped-def]

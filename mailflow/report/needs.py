@@ -326,17 +326,31 @@ def group_needs(items: Sequence[Item], glossary: Glossary | None = None, *,
 
 
 class _Cluster:
-    """Members (indexes into the month, in order), how central each is, and the concepts each names."""
+    """A group as it is found: its members (indexes into the month) and what the report will say of it.
+
+    Kept as running summaries, not per member: a busy month puts tens of
+    thousands of requests in one group. The most central member (the label
+    when no concept is shared) and the most central of each language (the
+    sample subjects) are ranked by (-centrality, id), as a sorted list would be.
+    """
 
     def __init__(self) -> None:
         self.members: list[int] = []
-        self.centrality: dict[int, float] = {}
-        self.concepts: dict[int, tuple[list[str], dict[str, float]]] = {}
+        self.shared: set[str] | None = None  # concepts every member names
+        self.named: set[str] = set()  # concepts some member names in its subject
+        self.top: tuple[float, str, int] | None = None
+        self.best: dict[str, tuple[float, str, int]] = {}  # language -> the most central member of it
 
-    def add(self, index: int, centrality: float, analysed: Analysed) -> None:
+    def add(self, index: int, item: Item, centrality: float, analysed: Analysed) -> None:
+        concepts, weights, _ = analysed
         self.members.append(index)
-        self.centrality[index] = centrality
-        self.concepts[index] = (analysed[0], analysed[1])
+        self.shared = set(concepts) if self.shared is None else self.shared & set(concepts)
+        self.named.update(c for c in concepts if weights["c:" + c] == 1.0)
+        rank = (-centrality, item.id, index)
+        if self.top is None or rank < self.top:
+            self.top = rank
+        if item.language not in self.best or rank < self.best[item.language]:
+            self.best[item.language] = rank
 
 
 def _pairwise(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
@@ -347,7 +361,8 @@ def _pairwise(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
     for members in _average_link(len(ordered), sims, glossary.threshold):
         cluster = _Cluster()
         for i in members:
-            cluster.add(i, sum(sims.get((min(i, j), max(i, j)), 0.0) for j in members if j != i), analysed[i])
+            cluster.add(i, ordered[i], sum(sims.get((min(i, j), max(i, j)), 0.0) for j in members if j != i),
+                        analysed[i])
         clusters.append(cluster)
     return clusters
 
@@ -378,7 +393,7 @@ def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
             total.update(vectors[k])
         for k in members:
             others = sum(sims.get((min(k, j), max(k, j)), 0.0) for j in members if j != k)
-            cluster.add(picked[k], others / (len(members) - 1), analysed[k])
+            cluster.add(picked[k], ordered[picked[k]], others / (len(members) - 1), analysed[k])
         clusters.append(cluster)
         sums.append(dict(total))
         sizes.append(len(members))
@@ -397,7 +412,7 @@ def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
                 score[g] = score.get(g, 0.0) + value * summed
         best = max(score, key=lambda g: (score[g] / sizes[g], -g), default=None)
         if best is not None and score[best] / sizes[best] >= glossary.threshold:
-            clusters[best].add(index, score[best] / sizes[best], one)
+            clusters[best].add(index, item, score[best] / sizes[best], one)
     for cluster in clusters:
         cluster.members.sort()
     return clusters
@@ -407,18 +422,15 @@ def _need_group(cluster: _Cluster, ordered: Sequence[Item], scrub: Callable[[str
                 order: list[str]) -> NeedGroup:
     """What the report shows of one group: its label, its askers, a sample subject per language."""
     members = cluster.members
-    central = sorted(members, key=lambda i: (-cluster.centrality[i], ordered[i].id))
-    shared = set.intersection(*(set(cluster.concepts[i][0]) for i in members))
-    named = {c for c in shared if any(cluster.concepts[i][1]["c:" + c] == 1.0 for i in members)}
+    shared = cluster.shared or set()
+    named = shared & cluster.named
+    assert cluster.top is not None, "a group has members"
     label = (" + ".join(sorted(named or shared, key=order.index)) if shared
-             else scrub(ordered[central[0]].subject.strip()))
+             else scrub(ordered[cluster.top[2]].subject.strip()))
     customers: dict[str, str] = {}
     for i in members:
         customers.setdefault(_customer_key(ordered[i]), _customer_name(ordered[i]))
-    samples: dict[str, str] = {}
-    for i in central:
-        if ordered[i].language not in samples:
-            samples[ordered[i].language] = scrub(ordered[i].subject.strip())
+    samples = {language: scrub(ordered[rank[2]].subject.strip()) for language, rank in cluster.best.items()}
     languages = sorted(samples, key=lambda lang: ({"zh": 0, "en": 1}.get(lang, 2), lang))
     return NeedGroup(
         label=label,
