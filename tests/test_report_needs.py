@@ -280,3 +280,27 @@ def test_the_threshold_is_what_merges(tmp_path: Path):
     strict = load_glossary(write(tmp_path, "threshold: 0.95\nconcepts:\n  mobile: [手机, 移动端, app, mobile, phone]\n"))
     assert group_needs(MOBILE, strict) == ()
     assert len(group_needs(MOBILE, Glossary(0.3, strict.concepts))) == 1
+
+
+@pytest.mark.parametrize("limit", [500, 60])
+def test_descriptions_asked_for_a_few_at_a_time_group_as_the_items_own(limit: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy month is read without its descriptions (most of its memory); the needs ask for them in batches."""
+    import dataclasses
+
+    import mailflow.report.needs as needs
+
+    monkeypatch.setattr(needs, "EXACT_LIMIT", limit)
+    monkeypatch.setattr(needs, "DESCRIBE_PER", 7)
+    month = busy_month(120)
+    texts = {item.id: item.description for item in month}
+    asked: list[list[str]] = []
+
+    def describe(ids: list[str]) -> dict[str, str]:
+        asked.append(ids)
+        return {i: texts[i] for i in ids}
+
+    bare = [dataclasses.replace(item, description="") for item in month]
+    assert group_needs(bare, describe=describe) == group_needs(month)
+    assert max(map(len, asked)) == 7
+    assert sorted(i for ids in asked for i in ids) == sorted(texts)  # each description asked for, once

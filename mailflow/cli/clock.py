@@ -65,7 +65,7 @@ def report(ctx: click.Context, month: str | None, fmt: str, output: str | None, 
     from pathlib import Path
 
     from mailflow.report.figures import build_report, month_bounds
-    from mailflow.report.gather import items_for_month
+    from mailflow.report.gather import descriptions_of, items_for_month
     from mailflow.report.glossary import NEEDS_FILE, load_glossary
     from mailflow.report.html import render_html
     from mailflow.report.render import render_csv, render_json, render_text
@@ -78,10 +78,11 @@ def report(ctx: click.Context, month: str | None, fmt: str, output: str | None, 
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--month") from None
     glossary = load_glossary(config.path(config.paths.rules) / NEEDS_FILE)
-    with rt.store.session() as session:
-        items = items_for_month(session, month, rt.tz)
-    result = build_report(items, month=month, tz=rt.tz, elapsed_hours=rt.calendar.elapsed_hours,
-                          glossary=glossary, top=config.report.top)
+    with rt.store.session() as session:  # descriptions read as the common needs ask: a busy month's bulk
+        items = items_for_month(session, month, rt.tz, descriptions=False)
+        result = build_report(items, month=month, tz=rt.tz, elapsed_hours=rt.calendar.elapsed_hours,
+                              glossary=glossary, top=config.report.top,
+                              describe=lambda ids: descriptions_of(session, ids))
     render = {"text": render_text, "json": render_json, "csv": render_csv, "html": render_html}[fmt]
     body = render(result)
     if output:

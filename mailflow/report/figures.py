@@ -30,7 +30,7 @@ from mailflow.report.mask import mask_email, mask_name
 from mailflow.report.model import (UNKNOWN_CUSTOMER, Bucket, Counts, CustomerRow, Duration, Item, Report,
                                    Satisfaction, Sla, SubmitterRow, Verification, Week)
 from mailflow.report.glossary import Glossary
-from mailflow.report.needs import group_needs
+from mailflow.report.needs import Describe, group_needs
 
 # Working hours to the first plan; the SLA's own marks (a day, 48 h, 72 h) are edges.
 PLAN_BUCKETS = ((0, 8), (8, 24), (24, 48), (48, 72), (72, 120), (120, None))
@@ -39,10 +39,11 @@ Elapsed = Callable[[datetime, datetime], float]
 
 
 def build_report(items: Iterable[Item], *, month: str, tz: ZoneInfo, elapsed_hours: Elapsed,
-                 glossary: Glossary | None = None, top: int = 10) -> Report:
+                 glossary: Glossary | None = None, top: int = 10, describe: Describe | None = None) -> Report:
     """The report of the requirements submitted in ``month`` ("YYYY-MM", in ``tz``).
 
     ``top`` limits the customer, submitter and common-needs lists.
+    ``describe``: the descriptions, for items read without them (``group_needs``).
     """
     start, end = month_bounds(month)
     chosen = sorted((item for item in items if start <= item.submitted_at.astimezone(tz).date() <= end),
@@ -76,7 +77,7 @@ def build_report(items: Iterable[Item], *, month: str, tz: ZoneInfo, elapsed_hou
         top_submitters=top_submitters(chosen, top),
         weekly_intake=weekly_intake(chosen, start, end, tz),
         plan_histogram=histogram(plan_hours),
-        common_needs=group_needs(chosen, glossary)[:top],
+        common_needs=group_needs(chosen, glossary, describe=describe)[:top],
     )
 
 

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.report.figures import month_bounds
 from mailflow.report.model import Item
+from mailflow.store.session import chunks
 from mailflow.store.tables import Event, Outbox, Requirement, SlaNotice
 
 ACK_TEMPLATES = ("ack_presales", "ack_implementation", "redirect_service")
@@ -31,10 +32,14 @@ _DAY = timedelta(days=1)
 # Of a request's description, what the report reads (common needs): its gist. A client who pastes a
 # megabyte of log into a mail still asks for one thing, and a month of such mails must fit in memory.
 DESCRIPTION_CHARS = 4000
+_DESCRIPTION = func.substr(Requirement.description, 1, DESCRIPTION_CHARS)
 
 
-def items_for_month(session: Session, month: str, tz: ZoneInfo) -> list[Item]:
+def items_for_month(session: Session, month: str, tz: ZoneInfo, *, descriptions: bool = True) -> list[Item]:
     """Every requirement submitted in ``month`` (YYYY-MM, in the desk's time zone).
+
+    ``descriptions=False`` leaves them out (``descriptions_of`` reads them
+    a few hundred at a time): they are most of a busy month's memory.
 
     The month's requirements are named to the other queries by the same
     condition, not by a list of their ids: PostgreSQL's protocol takes at
@@ -58,11 +63,11 @@ def items_for_month(session: Session, month: str, tz: ZoneInfo) -> list[Item]:
         select(SlaNotice.requirement_id, func.count())
         .where(SlaNotice.requirement_id.in_(in_month), SlaNotice.kind.in_(("escalation", "breach")))
         .group_by(SlaNotice.requirement_id)).all())
+    description = _DESCRIPTION if descriptions else literal("")
     rows = session.execute(
         select(r.id, r.status, r.type, r.priority, r.customer, r.customer_key, r.customer_stage, r.customer_tier,
-               r.submitter_name, r.submitter_email, r.language, r.subject,
-               func.substr(r.description, 1, DESCRIPTION_CHARS), r.submitted_at, r.completed_at, r.verification,
-               r.satisfaction)
+               r.submitter_name, r.submitter_email, r.language, r.subject, description, r.submitted_at,
+               r.completed_at, r.verification, r.satisfaction)
         .where(r.submitted_at >= start, r.submitted_at < end).order_by(r.id)
         .execution_options(yield_per=1000))  # read as the items are made: not all the rows, then all the items
     one = _shared()
@@ -101,3 +106,11 @@ def _first(session: Session, query) -> dict[str, datetime]:  # type: ignore[no-u
         found[requirement_id] = value
     return found
 
+
+
+def descriptions_of(session: Session, ids: list[str]) -> dict[str, str]:
+    """The descriptions of these requirements, as ``items_for_month`` reads them (the common needs' ``describe``)."""
+    found: dict[str, str] = {}
+    for chunk in chunks(ids):
+        found.update(session.execute(select(Requirement.id, _DESCRIPTION).where(Requirement.id.in_(chunk))).all())
+    return {key: value or "" for key, value in found.items()}

@@ -62,7 +62,8 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from mailflow.report.glossary import DEFAULT_GLOSSARY, Glossary, fold
@@ -305,17 +306,25 @@ def _average_link(n: int, sims: dict[tuple[int, int], float], threshold: float) 
 
 # --- grouping -----------------------------------------------------------------------------
 
-def group_needs(items: Sequence[Item], glossary: Glossary | None = None, *,
-                min_size: int = 2) -> tuple[NeedGroup, ...]:
-    """Groups of at least ``min_size`` similar requests, most customers first, then most requests."""
+Describe = Callable[[list[str]], Mapping[str, str]]  # requirement ids -> their descriptions
+
+
+def group_needs(items: Sequence[Item], glossary: Glossary | None = None, *, min_size: int = 2,
+                describe: Describe | None = None) -> tuple[NeedGroup, ...]:
+    """Groups of at least ``min_size`` similar requests, most customers first, then most requests.
+
+    ``describe``: where the requests' descriptions come from, a few hundred
+    at a time, when the items were read without them (a busy month's
+    descriptions need not all be in memory at once); else each item's own.
+    """
     glossary = glossary or DEFAULT_GLOSSARY
     ordered = sorted(items, key=lambda item: item.id)
     if not ordered:
         return ()
     if len(ordered) <= EXACT_LIMIT:
-        found = _pairwise(ordered, glossary)
+        found = _pairwise(ordered, glossary, describe)
     else:
-        found = _from_sample(ordered, glossary)
+        found = _from_sample(ordered, glossary, describe)
     scrub = scrubber([item.submitter_name for item in ordered], [item.submitter_email for item in ordered])
     everyone = {_customer_key(item) for item in ordered}
     order = [name for name, _ in glossary.concepts]
@@ -353,9 +362,24 @@ class _Cluster:
             self.best[item.language] = rank
 
 
-def _pairwise(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
+DESCRIBE_PER = 500  # descriptions asked for at a time
+
+
+def _described(items: Sequence[Item], describe: Describe | None) -> Iterator[Item]:
+    """The items, each with its description (asked of ``describe``, DESCRIBE_PER at a time, when given)."""
+    if describe is None:
+        yield from items
+        return
+    for start in range(0, len(items), DESCRIBE_PER):
+        chunk = items[start:start + DESCRIBE_PER]
+        texts = describe([item.id for item in chunk])
+        for item in chunk:
+            yield replace(item, description=texts.get(item.id, ""))
+
+
+def _pairwise(ordered: Sequence[Item], glossary: Glossary, describe: Describe | None) -> list[_Cluster]:
     """The month grouped pair by pair (steps 4-5): every request against every other."""
-    analysed = [_features(item, glossary) for item in ordered]
+    analysed = [_features(item, glossary) for item in _described(ordered, describe)]
     sims = _similarities(_vectors(analysed))
     clusters = []
     for members in _average_link(len(ordered), sims, glossary.threshold):
@@ -367,7 +391,7 @@ def _pairwise(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
     return clusters
 
 
-def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
+def _from_sample(ordered: Sequence[Item], glossary: Glossary, describe: Describe | None) -> list[_Cluster]:
     """A large month (step 6): a sample grouped pair by pair, every other request joining its closest group.
 
     Memory holds the sample's vectors and the groups' summed vectors, not
@@ -378,7 +402,7 @@ def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
     """
     n = len(ordered)
     picked = sorted(random.Random(SAMPLE_SEED).sample(range(n), EXACT_LIMIT))
-    analysed = [_features(ordered[i], glossary) for i in picked]
+    analysed = [_features(item, glossary) for item in _described([ordered[i] for i in picked], describe)]
     df = _frequencies(analysed)
     vectors = [_vector(one, df, len(analysed)) for one in analysed]
     sims = _similarities(vectors)
@@ -402,9 +426,8 @@ def _from_sample(ordered: Sequence[Item], glossary: Glossary) -> list[_Cluster]:
         for key, value in total.items():
             postings.setdefault(key, []).append((g, value))
     sampled = set(picked)
-    for index, item in enumerate(ordered):
-        if index in sampled or not clusters:
-            continue
+    rest = [index for index in range(n) if index not in sampled] if clusters else []
+    for index, item in zip(rest, _described([ordered[i] for i in rest], describe)):
         one = _features(item, glossary)
         score: dict[int, float] = {}
         for key, value in _vector(one, df, len(analysed)).items():
