@@ -84,8 +84,8 @@ def items_for_month(session: Session, month: str, tz: ZoneInfo, *, descriptions:
 def _shared() -> Callable[[str | None], str | None]:
     """One string object for each value of a column of few values (a status, a customer).
 
-    The driver gives each row its own copies; a month of 100,000
-    requirements held eight of them per row, half of the report's memory.
+    The driver gives each row its own copies; a busy month's items need one
+    of each.
     """
     seen: dict[str, str] = {}
 
@@ -105,7 +105,6 @@ def _first(session: Session, query) -> dict[str, datetime]:  # type: ignore[no-u
             value = value.replace(tzinfo=timezone.utc)
         found[requirement_id] = value
     return found
-
 
 
 def descriptions_of(session: Session, ids: list[str]) -> dict[str, str]:
