@@ -49,7 +49,7 @@ def _bundled(name: str) -> Path:
 @click.option("-v", "--verbose", is_flag=True)
 def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
     """The embedded default: sample inbox -> SQLite -> replies as .eml files."""
-    from mailflow.send.outbox import export_eml, list_outbox
+    from mailflow.send.outbox import export_eml, stream_outbox
 
     base = Path(out_dir)
     if base.exists():
@@ -68,7 +68,7 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
     outcomes, _ = ingest_paths(rt, [str(inbox)], verbose)
     with rt.store.session() as session:
         reqs = list(session.scalars(select(Requirement).order_by(Requirement.id)))
-        queued = list(list_outbox(session))
+        queued = list(stream_outbox(session))  # with their bytes: they are exported next
         written = export_eml(queued, base / "outbox")
         replies = Counter(row.requirement_id for row in queued)
         click.echo(table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,11 @@ def outbox_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
         if as_json:
             dump_list(outbox_json(r) for r in list_outbox(session, status))
             return
-        for line in table_lines(["REQUIREMENT", "KIND", "STATUS", "TEMPLATE", "TO", "SUBJECT"],
-                                lambda: ([r.requirement_id or "-", r.kind, r.status, r.template,
-                                          ", ".join(r.to_addrs or []), r.subject] for r in list_outbox(session, status)),
+        def rows() -> Iterator[list[str]]:
+            for r in list_outbox(session, status):
+                yield [r.requirement_id or "-", r.kind, r.status, r.template, ", ".join(r.to_addrs or []), r.subject]
+
+        for line in table_lines(["REQUIREMENT", "KIND", "STATUS", "TEMPLATE", "TO", "SUBJECT"], rows,
                                 limits={5: 40}):
             click.echo(line)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, defer
@@ -225,15 +226,16 @@ def list_outbox(session: Session, status: str | None = None, *, per: int = 200) 
     7,730 of them with their bytes took the process to 137 MB, and a busy
     month adds hundreds of thousands.
     """
-    stmt = select(Outbox).options(defer(Outbox.raw)).order_by(Outbox.id).execution_options(yield_per=per)
-    if status:
-        stmt = stmt.where(Outbox.status == status)
-    yield from session.scalars(stmt)
+    return _rows(session, status, per, defer(Outbox.raw))
 
 
 def stream_outbox(session: Session, status: str | None = None, *, per: int = 200) -> Iterator[Outbox]:
     """The rows with their bytes, ``per`` at a time: exporting a large outbox holds a few hundred mails."""
-    stmt = select(Outbox).order_by(Outbox.id).execution_options(yield_per=per)
+    return _rows(session, status, per)
+
+
+def _rows(session: Session, status: str | None, per: int, *options: Any) -> Iterator[Outbox]:
+    stmt = select(Outbox).options(*options).order_by(Outbox.id).execution_options(yield_per=per)
     if status:
         stmt = stmt.where(Outbox.status == status)
     yield from session.scalars(stmt)
