@@ -192,6 +192,23 @@ def test_exact_address_wins_over_domain(rules):
     assert decision.customer_key == "northwind"
 
 
+def test_ten_thousand_customers_are_found_by_address_domain_and_parent_domain(rules):
+    """A vendor's directory can be large; the shipped customers are still found, and the last of
+    10,000 more as readily as the first (looked up, not searched for, in each mail)."""
+    model = rules.customers[0]
+    many = tuple(replace(model, key=f"c{n:05d}", name=f"Customer {n}", domains=(f"c{n:05d}.example.com",),
+                         addresses=(f"buyer{n}@webmail.example",)) for n in range(10_000))
+    big = replace(rules, customers=(*many, *rules.customers))
+    for sender, key in (("it@mail.huaxin.example", "huaxin"), ("ops@c09999.example.com", "c09999"),
+                        ("x@eu.c00042.example.com", "c00042"), ("buyer7777@webmail.example", "c07777"),
+                        ("other@webmail.example", None)):
+        decision = classify(make_mail(subject="Login page is slow", body="It takes 20 s.", sender=sender), big, {})
+        assert decision.customer_key == key, sender
+    forwarded = make_mail(subject="Fwd: export fails", sender="li.wei@vendor.example.com",
+                          body="From: ops@c05000.example.com\nThe export fails.")
+    assert classify(forwarded, big, {}).customer_key == "c05000"
+
+
 def test_screenshot_attachment_alone_means_bug(rules):
     mail = make_mail(subject="看附件", body="见截图。", attachments=(("screen.png", "image/png"),))
     decision = classify(mail, rules, {})

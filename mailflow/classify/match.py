@@ -29,18 +29,18 @@ class CustomerMatch:
 def customer_for_address(email: str, rules: Rules) -> tuple[Customer, str] | None:
     """Exact address first, then the domain or the nearest parent domain."""
     email = email.lower()
-    for customer in rules.customers:
-        if email in customer.addresses:
-            return customer, f"address {email}"
+    customer = rules.customer_by_address(email)
+    if customer is not None:
+        return customer, f"address {email}"
     domain = email.rpartition("@")[2]
     parts = domain.split(".")
     for start in range(len(parts) - 1):  # mail.huaxin.example, then huaxin.example
         candidate = ".".join(parts[start:])
-        for customer in rules.customers:
-            if candidate in customer.domains:
-                if start == 0:
-                    return customer, f"domain {candidate}"
-                return customer, f"{domain} is a subdomain of {candidate}"
+        customer = rules.customer_by_domain(candidate)
+        if customer is not None:
+            if start == 0:
+                return customer, f"domain {candidate}"
+            return customer, f"{domain} is a subdomain of {candidate}"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 STAGES = ("presales", "implementation", "service")
 TIERS = ("strategic", "core", "standard")
@@ -111,11 +112,42 @@ class Rules:
     support_addresses: tuple[str, ...]  # our own addresses: never reply to them
 
     def staff_by_handle(self, handle: str) -> Staff | None:
-        return next((s for s in self.staff if s.handle == handle), None)
+        return self._staff_index[0].get(handle)
 
     def staff_by_email(self, email: str) -> Staff | None:
-        email = email.lower()
-        return next((s for s in self.staff if s.email == email), None)
+        return self._staff_index[1].get(email.lower())
+
+    def customer_by_address(self, email: str) -> Customer | None:
+        """The customer that names this exact (lower-case) address."""
+        return self._customer_index[0].get(email)
+
+    def customer_by_domain(self, domain: str) -> Customer | None:
+        """The customer that names this exact (lower-case) domain; parent domains are the caller's."""
+        return self._customer_index[1].get(domain)
+
+    # Indexes, built on first use. Why: every mail asks for its sender's customer, and going through
+    # the list cost a loop over every customer per domain level: with 10,000 customers, more than all
+    # the rest of recording a mail. In file order, the first claim wins, as the loops did (the loader
+    # refuses two claims of one domain or address anyway).
+    @cached_property
+    def _customer_index(self) -> tuple[dict[str, Customer], dict[str, Customer]]:
+        by_address: dict[str, Customer] = {}
+        by_domain: dict[str, Customer] = {}
+        for customer in self.customers:
+            for address in customer.addresses:
+                by_address.setdefault(address, customer)
+            for domain in customer.domains:
+                by_domain.setdefault(domain, customer)
+        return by_address, by_domain
+
+    @cached_property
+    def _staff_index(self) -> tuple[dict[str, Staff], dict[str, Staff]]:
+        by_handle: dict[str, Staff] = {}
+        by_email: dict[str, Staff] = {}
+        for person in self.staff:
+            by_handle.setdefault(person.handle, person)
+            by_email.setdefault(person.email, person)
+        return by_handle, by_email
 
     def team(self, name: str) -> Team | None:
         return next((t for t in self.teams if t.name == name), None)
