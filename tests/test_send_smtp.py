@@ -524,6 +524,23 @@ def test_a_relay_that_defers_mail_after_mail_stops_the_batch_and_the_rest_keeps_
     assert desk.send(plain(smtp_sink)).sent == len(rows) - 50  # the relay takes mail again: the rest goes
 
 
+def test_a_relay_pushing_back_stops_the_batch_also_when_each_mail_is_on_its_last_attempt(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    """Such a 4xx fails its mail for good; counted all the same, so a rate limit fails 50, not the backlog."""
+    desk.ingest("01")
+    for n in range(70):
+        desk.queue(draft((f"client{n}@customer.example",)))
+    smtp_sink.answer_next(*["451 4.7.1 Too many messages, slow down"] * 200)
+
+    report = desk.send(plain(smtp_sink, connections=1, max_attempts=1))
+
+    assert (report.sent, report.deferred, report.failed) == (0, 0, DEFERRED_IN_A_ROW)
+    assert report.stopped.startswith(f"the relay deferred {DEFERRED_IN_A_ROW} mails in a row")
+    rows = desk.rows()
+    assert sum(row.status == "failed" for row in rows) == DEFERRED_IN_A_ROW
+    assert sum(row.status == "pending" and row.attempts == 0 for row in rows) == len(rows) - DEFERRED_IN_A_ROW
+
+
 def test_a_batch_names_at_most_max_deferred_mails_to_skip(desk: Desk, smtp_sink: SmtpSink,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Every claim names the batch's deferred mails; past MAX_DEFERRED the batch stops instead of growing the list."""

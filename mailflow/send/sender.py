@@ -190,9 +190,17 @@ class _Batch:
         return None
 
     def deferred_one(self, claim: _Claim, err: Exception) -> None:
-        """The relay said "not now" to ``claim``; when it keeps saying so, the batch stops."""
+        """The relay said "not now" to ``claim``, which waits for its next attempt."""
         self.deferred_ids.add(claim.id)
         self.deferred += 1
+        self.pushed_back(err)
+
+    def pushed_back(self, err: Exception) -> None:
+        """A 4xx, whether the mail waits or has spent its last attempt: when it keeps coming, the batch stops.
+
+        A mail on its last attempt counts too: a relay that rate-limits would
+        otherwise fail every such mail of a backlog for good, and never stop.
+        """
         self.deferred_in_a_row += 1
         if self.deferred_in_a_row >= DEFERRED_IN_A_ROW:
             self.stopped = self.stopped or (f"the relay deferred {self.deferred_in_a_row} mails in a row (the last: "
@@ -308,6 +316,7 @@ async def _send_one(batch: _Batch, smtp: AsyncSmtpSession, claim: _Claim, mail_f
             _finish(store, claim, status="failed", reason=reason)
             batch.failed += 1
             batch.lines.append(f"{claim.message_id}: failed: {reason}")
+            batch.pushed_back(err)
         else:
             retry_at = batch.now() + backoff(claim.attempts)
             _finish(store, claim, status="pending", reason=str(err), next_attempt_at=retry_at)
