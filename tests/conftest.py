@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +25,27 @@ MAIL = DATA / "mail"
 DEMO_INBOX = ROOT / "mailflow" / "demo" / "inbox"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday
+
+
+@contextmanager
+def recorded_statements(target: object) -> Iterator[list[str]]:
+    """Every SQL statement sent through ``target`` while the block runs, its whitespace folded.
+
+    ``target``: an engine, or ``sqlalchemy.engine.Engine`` for every engine (a command opens its
+    own). For the tests that hold a stage to the statements it may run.
+    """
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(target, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(target, "before_cursor_execute", seen)
 
 
 def _backends() -> list[str]:

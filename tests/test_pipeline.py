@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_INBOX, MAIL
+from conftest import DEMO_INBOX, MAIL, recorded_statements
 from mailflow import pipeline
 
 INBOX = {p.name[:2]: p for p in DEMO_INBOX.glob("*.eml")}
@@ -367,19 +367,10 @@ def _with_attachment(sender: str, subject: str, text: str, *, mid: str, extra: s
 
 def _ingest_counting(cli, directory: Path) -> tuple[list[str], list[str]]:  # noqa: ANN001
     """``ingest -v`` of ``directory``: its lines, and every SQL statement it ran (whitespace folded)."""
-    from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
+    with recorded_statements(Engine) as statements:
         return _lines(cli("ingest", str(directory), "-v")), statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
 
 
 BACKLOG = pipeline.BATCH_MAILS + 10

@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import event
 
 from mailflow.record import lookup
 from mailflow.store.session import Store, open_store
 from mailflow.store.tables import Requirement
 
-from conftest import SHANGHAI
+from conftest import SHANGHAI, recorded_statements
 
 RID = "REQ-202611-001"
 BEFORE = datetime(2026, 11, 23, 9, tzinfo=SHANGHAI)
@@ -35,20 +34,14 @@ def store(db_url: str) -> Iterator[Store]:
     store.close()
 
 
-def _statements(store: Store) -> list[str]:
-    seen: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda conn, cur, stmt, *a: seen.append(stmt))
-    return seen
-
-
 def test_the_lock_keeps_what_this_transaction_changed_and_flushes_nothing_else(store: Store) -> None:
     with store.session() as s:
         req = lookup.requirement(s, RID)
         req.priority, req.updated_at = "high", LATER  # an earlier mail of the batch, not yet written
         s.add(_requirement("REQ-202611-002"))  # another new requirement of the batch
-        seen = _statements(store)
-        lookup.lock(s, req)
-        assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")  # no INSERT, no UPDATE
+        with recorded_statements(store.engine) as seen:
+            lookup.lock(s, req)
+        assert len(seen) == 1 and seen[0].upper().startswith("SELECT")  # no INSERT, no UPDATE
         assert (req.priority, req.updated_at) == ("high", LATER)
         assert [r.id for r in s.new] == ["REQ-202611-002"]  # still waiting for the commit
     with store.session() as s:
@@ -61,8 +54,8 @@ def test_a_requirement_added_in_this_transaction_needs_no_lock(store: Store) -> 
     with store.session() as s:
         req = _requirement("REQ-202611-002", priority="low")
         s.add(req)
-        seen = _statements(store)
-        lookup.lock(s, req)
+        with recorded_statements(store.engine) as seen:
+            lookup.lock(s, req)
         assert seen == []
         assert req in s.new and req.priority == "low"
 

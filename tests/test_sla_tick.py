@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHANGHAI
+from conftest import ROOT, SHANGHAI, recorded_statements
 from mailflow.config import load_config
 from mailflow.pipeline import load_runtime, process
 from mailflow.sla.tick import tick
@@ -283,8 +283,6 @@ def test_a_full_pass_that_finds_nothing_to_do_writes_nothing(config_file: Path) 
     Rewriting each requirement's next look (a day on, every pass) was an UPDATE
     and a commit per open requirement: half of a full pass's time.
     """
-    from sqlalchemy import event
-
     config = load_config(str(config_file))
     rt = load_runtime(config, open_store(config.database_url), clock=lambda: RECEIVED)
     assert process(FIRST.read_bytes(), "first", rt).requirement_id == REQ
@@ -293,19 +291,10 @@ def test_a_full_pass_that_finds_nothing_to_do_writes_nothing(config_file: Path) 
         (next_look,) = {r.tick_at for r in session.query(Requirement)}
     assert next_look == DUE + timedelta(days=1)  # looked at again daily, as a safety net
 
-    written: list[str] = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if not statement.lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "PRAGMA")):
-            written.append(statement)
-
-    event.listen(rt.store.engine, "before_cursor_execute", grab)
-    try:
+    with recorded_statements(rt.store.engine) as statements:
         for hours in (1, 2, 3):
             assert tick(rt, DUE + timedelta(hours=hours)).looked_at == 1
-    finally:
-        event.remove(rt.store.engine, "before_cursor_execute", grab)
-    assert written == []
+    assert [s for s in statements if not s.upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "PRAGMA"))] == []
     with rt.store.session() as session:
         assert {r.tick_at for r in session.query(Requirement)} == {next_look}
     tick(rt, next_look)  # the day is up: looked at, and the next look a day on
