@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -52,7 +54,7 @@ from mailflow.send.outbox import prefetch_recent
 from mailflow.sla.calendar import Duration
 from mailflow.sla.clock import Facts, deadlines, earliest_open
 from mailflow.sla.tick import next_look, prefetch_steps, refresh_due
-from mailflow.store.session import StoreError, db_reason
+from mailflow.store.session import StoreError, db_reason, is_transient
 from mailflow.store.tables import Message, Requirement
 from mailflow.thread import references_for_reply, strip_tags, thread_keys
 
@@ -146,8 +148,7 @@ def process(raw: bytes, source: str, rt: Runtime) -> Outcome:
     except MailflowError as err:
         return _quarantine(raw, source, str(err), rt, now)
     try:
-        with rt.store.session() as session:
-            return _process_parsed(session, mail, raw, source, rt, now)
+        return _recorded(mail, raw, source, rt, now)
     except IntegrityError as err:
         # Usually another worker committed the same Message-ID between our check
         # and our insert; anything else must not be mistaken for a duplicate.
@@ -166,6 +167,24 @@ def process(raw: bytes, source: str, rt: Runtime) -> Outcome:
     except Exception as err:  # a bug must cost one mail, never the batch
         log.exception("processing %s failed", source)
         return _quarantine(raw, source, f"internal error: {type(err).__name__}: {err}", rt, now)
+
+
+# Tries of one mail's transaction that another worker's transaction broke (``is_transient``).
+TRANSIENT_TRIES = 5
+
+
+def _recorded(mail: ParsedMail, raw: bytes, source: str, rt: Runtime, now: datetime) -> Outcome:
+    """One mail in one transaction, done again when the database broke a deadlock by failing it."""
+    for attempt in range(1, TRANSIENT_TRIES + 1):
+        try:
+            with rt.store.session() as session:
+                return _process_parsed(session, mail, raw, source, rt, now)
+        except DBAPIError as err:
+            if attempt == TRANSIENT_TRIES or not is_transient(err):
+                raise
+            log.info("%s: %s; trying again (%d of %d)", source, db_reason(err), attempt + 1, TRANSIENT_TRIES)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)  # apart from the worker it collided with
+    raise AssertionError("unreachable")
 
 
 def _quarantine(raw: bytes, source: str, reason: str, rt: Runtime, now: datetime) -> Outcome:

@@ -346,6 +346,47 @@ def test_the_preview_renders_from_the_same_record_ingest_would_store(config_file
     assert "合并报表" in ack.text and "转一个华信制造的需求" not in ack.text
 
 
+def test_a_mail_whose_transaction_the_database_failed_to_break_a_deadlock_is_done_again(
+        config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers ingesting the same mail wait on each other's rows; PostgreSQL breaks such a cycle by
+    failing one transaction (40P01), which is nobody's error: that mail is done again, once, and
+    the worker goes on. Any other database error still stops it, the mail left where it was."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from mailflow.config import load_config
+    from mailflow.store.session import StoreError, open_store
+    from mailflow.store.tables import Message, Requirement
+
+    config = load_config(config_file)
+    rt = pipeline.load_runtime(config, open_store(config.database_url))
+    real = pipeline._process_parsed
+    failures = [OperationalError("UPDATE sequences …", {}, psycopg.errors.DeadlockDetected("deadlock detected"))]
+
+    def colliding(session, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = real(session, *args, **kwargs)
+        session.flush()  # the work is in the transaction when the server gives up on it
+        if failures:
+            raise failures.pop()
+        return outcome
+
+    monkeypatch.setattr(pipeline, "_process_parsed", colliding)
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    outcome = pipeline.process(Path(demo("01")).read_bytes(), "01.eml", rt)
+
+    assert outcome.kind == "new" and not failures
+    with rt.store.session() as session:
+        assert session.query(Requirement).count() == 1
+        assert session.query(Message).filter(Message.direction == "in").count() == 1
+        assert [r.id for r in session.query(Requirement)] == [outcome.requirement_id]
+    assert outcome.requirement_id.endswith("-001")  # the failed try gave its number back
+
+    broken = OperationalError("SELECT 1", {}, psycopg.errors.AdminShutdown("terminating connection"))
+    failures.append(broken)
+    with pytest.raises(StoreError, match="terminating connection; 02.eml was not ingested"):
+        pipeline.process(Path(demo("02")).read_bytes(), "02.eml", rt)
+
+
 # --- A backlog: many mails per transaction, parsed in another process ----------------------------
 
 def _plain(sender: str, subject: str, text: str, *, mid: str | None, extra: str = "") -> bytes:

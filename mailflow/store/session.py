@@ -47,6 +47,22 @@ def db_reason(err: BaseException) -> str:
     return " ".join(str(getattr(err, "orig", None) or err).split())
 
 
+# SQLSTATEs of a transaction the server gave up on because of another one, not because of anything
+# in it: deadlock detected, serialization failure. The same work, done again, goes through.
+_TRANSIENT = frozenset({"40P01", "40001"})
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether ``err`` is another worker's transaction in the way: try again instead of stopping.
+
+    Why: workers ingesting the same mail on PostgreSQL wait on each other's
+    rows (the month's id sequence, a mail's Message-ID), and now and then
+    the server breaks such a cycle by failing one of them.
+    """
+    orig = getattr(err, "orig", None)
+    return getattr(orig, "sqlstate", None) in _TRANSIENT or getattr(orig, "pgcode", None) in _TRANSIENT
+
+
 def _unreachable(engine: Engine, err: Exception) -> StoreError:
     return StoreError(f"database {engine.url.render_as_string(hide_password=True)}: {db_reason(err)}")
 
