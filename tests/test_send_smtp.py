@@ -504,13 +504,18 @@ def test_a_451_is_deferred_with_backoff_and_sent_once_the_wait_is_over(desk: Des
     assert smtp_sink.count_by_message_id()[row.message_id] == 1
 
 
-def test_a_relay_that_defers_mail_after_mail_stops_the_batch_and_the_rest_keeps_its_attempts(
-        desk: Desk, smtp_sink: SmtpSink) -> None:
-    """A rate limit answers 4xx to everything: 50 in a row stop the batch, the other mails are not tried."""
+def _a_backlog_and_a_rate_limit(desk: Desk, smtp_sink: SmtpSink) -> None:
+    """70 mails queued beside the first mail's replies, and a relay answering 451 to each of them."""
     desk.ingest("01")
     for n in range(70):
         desk.queue(draft((f"client{n}@customer.example",)))
     smtp_sink.answer_next(*["451 4.7.1 Too many messages, slow down"] * 200)
+
+
+def test_a_relay_that_defers_mail_after_mail_stops_the_batch_and_the_rest_keeps_its_attempts(
+        desk: Desk, smtp_sink: SmtpSink) -> None:
+    """A rate limit answers 4xx to everything: 50 in a row stop the batch, the other mails are not tried."""
+    _a_backlog_and_a_rate_limit(desk, smtp_sink)
 
     report = desk.send(plain(smtp_sink, connections=1))  # one connection: no mail on its way when it stops
 
@@ -527,10 +532,7 @@ def test_a_relay_that_defers_mail_after_mail_stops_the_batch_and_the_rest_keeps_
 def test_a_relay_pushing_back_stops_the_batch_also_when_each_mail_is_on_its_last_attempt(
         desk: Desk, smtp_sink: SmtpSink) -> None:
     """Such a 4xx fails its mail for good; counted all the same, so a rate limit fails 50, not the backlog."""
-    desk.ingest("01")
-    for n in range(70):
-        desk.queue(draft((f"client{n}@customer.example",)))
-    smtp_sink.answer_next(*["451 4.7.1 Too many messages, slow down"] * 200)
+    _a_backlog_and_a_rate_limit(desk, smtp_sink)
 
     report = desk.send(plain(smtp_sink, connections=1, max_attempts=1))
 
