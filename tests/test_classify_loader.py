@@ -139,7 +139,8 @@ def test_a_directory_of_thousands_of_customers_loads_and_its_mistakes_keep_their
     assert rules.customers[-1].origin.line == last_key_line
     last = customers.rstrip("\n").rpartition("\n")[0] + "\n    domains: [c00042.example.com]\n"
     (here / "rules" / "customers.yaml").write_text(last, encoding="utf-8")
-    assert first_error_in_place().startswith(f"rules/customers.yaml:{last_key_line + 4}: ")
+    error = first_error_in_place()
+    assert error.startswith(f"rules/customers.yaml:{last_key_line + 4}: ") and "c00042.example.com" in error, error
     broken = customers.replace("    name: Customer 1999\n", "    name: Customer 1999: the last\n")
     (here / "rules" / "customers.yaml").write_text(broken, encoding="utf-8")
     assert first_error_in_place() == (f"rules/customers.yaml:{last_key_line + 1}: YAML syntax error: "
