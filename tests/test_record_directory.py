@@ -23,19 +23,22 @@ def _with_customers(rules: Rules, count: int) -> Rules:
     return replace(rules, customers=made)
 
 
-def test_the_shipped_rules_are_mirrored_and_a_removed_customer_goes(db_url: str) -> None:
+def test_the_shipped_rules_are_mirrored_a_changed_customer_updated_and_removed_ones_go(db_url: str) -> None:
     rules = load_rules(ROOT / "rules")
     store = open_store(db_url)
     try:
         with store.session() as session:
             sync_directory(session, rules)
-        fewer = replace(rules, customers=rules.customers[1:])
+        renamed = replace(rules.customers[1], name="远航物流集团", tier="strategic")
+        fewer = replace(rules, customers=(renamed, *rules.customers[2:]), staff=rules.staff[1:])
         with store.session() as session:
             sync_directory(session, fewer)
             keys = set(session.scalars(select(Customer.key)))
             handles = set(session.scalars(select(Staff.handle)))
+            stored = session.get(Customer, renamed.key)
+            assert (stored.name, stored.tier) == ("远航物流集团", "strategic")
         assert keys == {c.key for c in fewer.customers}
-        assert handles == {s.handle for s in rules.staff}
+        assert handles == {s.handle for s in fewer.staff}
     finally:
         store.close()
 
