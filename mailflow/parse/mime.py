@@ -33,6 +33,7 @@ from mailflow.parse.headers import (
     raw_bytes,
     unfold,
 )
+from mailflow.parse.lift import lift
 from mailflow.parse.model import Address
 from mailflow.parse.parts import charset_label, children, is_attachment, is_leaf, param_text, payload
 
@@ -89,12 +90,21 @@ _FEED = 64 * 1024
 
 
 def _parse_in_chunks(raw: bytes) -> Message:
-    """The stdlib parser, fed 64 KB at a time.
+    """The stdlib parser, fed 64 KB at a time, with long base64 bodies lifted out (``lift``).
 
     ``parsebytes`` first decodes the whole mail into one string and then
     splits it; feeding slices gives the same tree with a third of the peak
     memory (a 34 MB mail: 93 MB instead of 295 MB).
     """
+    lifted = lift(raw)
+    if lifted is not None:
+        msg = _feed(lifted.raw)
+        if lifted.put_back(msg):
+            return msg
+    return _feed(raw)
+
+
+def _feed(raw: bytes) -> Message:
     parser = BytesFeedParser(policy=policy.compat32)
     view = memoryview(raw)
     for start in range(0, len(raw), _FEED):
