@@ -99,6 +99,29 @@ def test_times_come_back_aware_and_in_utc(db_url: str) -> None:
     store.close()
 
 
+def test_times_are_written_to_sqlite_as_sqlalchemy_would_write_them() -> None:
+    """The fast bind processor makes the very text SQLite's DATETIME makes, so old rows compare and sort."""
+    from datetime import timedelta
+
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from mailflow.store.tables import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    stock = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    zones = (timezone.utc, SHANGHAI, timezone(timedelta(hours=-9, minutes=-30)))
+    moments = [datetime(2026, 11, 23, 10, 15, tzinfo=SHANGHAI), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+               datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), datetime(2024, 2, 29, 0, 0, tzinfo=zones[2]),
+               *(datetime(2026, 3, 1, 7, 0, 0, micro, tzinfo=zone) for micro in (0, 1, 500000) for zone in zones)]
+    for moment in moments:
+        assert ours(moment) == stock(moment.astimezone(timezone.utc).replace(tzinfo=None)), moment
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 1))
+
+
 def test_the_migrations_build_exactly_the_schema_the_models_describe(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
