@@ -114,9 +114,13 @@ class Requirement(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    messages: Mapped[list[Message]] = relationship(back_populates="requirement", order_by="Message.id")
-    events: Mapped[list[Event]] = relationship(back_populates="requirement", order_by="Event.id")
-    attachments: Mapped[list[Attachment]] = relationship(back_populates="requirement", order_by="Attachment.id")
+    # Read-only views of what hangs off a requirement: rows are written with their requirement_id (most
+    # as kept rows, not ORM objects), and a writable collection cost every flush of every requirement a
+    # pass over three relationships with nothing in them (1.5% of ingest's instructions).
+    messages: Mapped[list[Message]] = relationship(back_populates="requirement", order_by="Message.id", viewonly=True)
+    events: Mapped[list[Event]] = relationship(back_populates="requirement", order_by="Event.id", viewonly=True)
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="requirement", order_by="Attachment.id",
+                                                          viewonly=True)
 
 
 class Message(Base):
