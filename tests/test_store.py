@@ -122,6 +122,16 @@ def test_times_are_written_to_sqlite_as_sqlalchemy_would_write_them() -> None:
         ours(datetime(2026, 1, 1))
 
 
+def test_json_columns_are_written_as_json_dumps_would_write_them() -> None:
+    import json
+
+    from mailflow.store.session import json_text
+
+    for value in ([], ["li.wei@vendor.example.com"], ["王堃 <wang.kun@huaxin.example>", 'a"b\\c', "tab\tnl\n", "\u2028é"],
+                  [1, 2], {"a": [1]}, None, "text", [["nested"]], ["a", None]):
+        assert json_text(value) == json.dumps(value), value
+
+
 def test_the_migrations_build_exactly_the_schema_the_models_describe(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
