@@ -2,16 +2,17 @@
 
 Why: the stdlib's feed parser reads a mail one line at a time and checks
 every line against each open MIME boundary, a step of Python per 76 bytes of
-an attachment's base64. That was a third of the parsing process's time,
-and what keeps parsing from overlapping recording on two cores.
+an attachment's base64. That was a third of the parsing process's time.
 
-A line made only of base64 characters cannot be a boundary (those begin
-with ``--``), a header (no colon), a continuation (no leading space) or a
-blank line, so it cannot change the shape of the tree: it can only end up
-in some part's payload. Such a run of lines after a blank line is replaced
+A run of lines after a blank line, all of one width with one kind of line
+ending, none starting with ``-``, the first of base64 characters only (every
+base64 body a mail program writes) cannot change the shape of the tree: no
+line of it is a boundary (those begin with ``--``) or blank, the first is no
+header, and the others, as body lines, are only kept. Such a run is replaced
 by one token line, the shortened mail is parsed, and each token is put back,
-byte for byte, where it landed. If any token is not found exactly once, the
-caller parses the original: the tree is always the one the stdlib builds.
+byte for byte, into the payload, preamble or epilogue where it landed. If any
+token is not found exactly once, the caller parses the original: the tree is
+always the one the stdlib builds.
 """
 
 from __future__ import annotations
