@@ -123,8 +123,8 @@ def _fixed_lines(raw: bytes, start: int, stop: int) -> bool:
     That is every base64 body a mail program writes, and it is enough: no
     line in it is blank or starts with ``-`` (so none is a boundary), and the
     first is no header. The other lines may hold anything; as body
-    lines they are only kept. Checked with counts and strided slices, so a
-    megabyte costs a fraction of a millisecond and no copy of it.
+    lines they are only kept. Checked with counts and strided slices: a
+    megabyte costs about a millisecond, and is not copied.
     """
     first = raw.find(b"\n", start, stop)
     if first < 0:
