@@ -96,3 +96,38 @@ def test_what_the_source_raises_while_read_ahead_comes_after_the_groups_before_i
         for group, _ in parse_ahead(fetched(), lambda item: item[0], processes=processes):
             got.append(group)
     assert got == [GROUPS[0], GROUPS[1]]
+
+
+def test_a_backlog_s_files_are_written_by_the_parsing_process_and_come_back_without_bytes(tmp_path) -> None:
+    """What the record keeps is on disk before the mail comes back; what it would not keep is not written."""
+    import hashlib
+
+    from mailflow.record.blobs import blob_path
+
+    names = ["foxmail_zh_bug_attachment.eml", "rfc2231_attachment.eml", "bounce_dsn.eml", "outlook_zh_gbk_feature.eml"]
+    raws = [(MAIL / name).read_bytes() for name in names]
+    here = parse_many(raws)
+    sizes = sorted(a.size for mail in here for a in mail.attachments if mail.automated is None)
+    limit = sizes[-1] - 1  # the largest file the record would keep is over it
+    store = tmp_path / "attachments"
+    got = list(parse_ahead([raws, raws], lambda raw: raw, processes=1, store=(store, limit)))
+    assert got[0][1] is None  # parsed by the caller, who writes its own files as before
+    for mail, ahead in zip(here, got[1][1], strict=True):
+        assert [(a.filename, a.sha256, a.size) for a in ahead.attachments] == \
+               [(a.filename, a.sha256, a.size) for a in mail.attachments]
+        for original, came_back in zip(mail.attachments, ahead.attachments):
+            written = store / blob_path(original.sha256)
+            if mail.automated is None and original.size <= limit:
+                assert came_back.data is None
+                assert hashlib.sha256(written.read_bytes()).hexdigest() == original.sha256
+            else:  # a bounce's files, or one over the limit: kept in the mail, never written
+                assert came_back.data == original.data and not written.exists()
+    assert any(mail.automated for mail in here) and any(a.size > limit for m in here for a in m.attachments)
+
+
+def test_a_store_that_cannot_be_written_leaves_the_batch_to_the_caller(tmp_path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the store should be")
+    raws = [(MAIL / "foxmail_zh_bug_attachment.eml").read_bytes()]
+    got = list(parse_ahead([raws, raws], lambda raw: raw, processes=1, store=(blocked, 10**9)))
+    assert [parsed for _, parsed in got] == [None, None]  # parsed (and its files written) by the caller

@@ -606,3 +606,32 @@ def test_a_staff_command_in_the_batch_answers_the_thread_as_said_and_writes_noth
     assert reply["References"].split() == [mid for mid in said if mid != parent] + [parent]  # the parent last
     # The thread's rows were written before the mail with attachments joined it, and the rest at the commit.
     assert len([s for s in statements if s.startswith("INSERT INTO messages")]) == 3
+
+
+def test_a_backlog_s_attachments_are_on_disk_as_recorded_when_the_parsing_process_wrote_them(
+        tmp_path: Path, cli, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Three batches: the second and third are parsed, and their files written, by the parsing process."""
+    import sys
+
+    from sqlalchemy import create_engine, text
+
+    from mailflow.record import requirements
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from generate import write  # noqa: PLC0415 - the benchmark's realistic mix, with attachments
+
+    written_here = []
+    save_here = requirements.save_blob_soon
+    monkeypatch.setattr(requirements, "save_blob_soon", lambda *a: written_here.append(a[2]) or save_here(*a))
+    write(tmp_path / "backlog", 260, seed=3)
+    cli("ingest", str(tmp_path / "backlog"))
+    url = next(line.split('"')[1] for line in config_file.read_text().splitlines() if line.startswith("url"))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT sha256, size, path FROM attachments")).all()
+    engine.dispose()
+    assert len(rows) > 20
+    assert 0 < len(written_here) < len(rows) / 2  # the first batch's files only: the rest came written
+    for sha256, size, path in rows:
+        data = (tmp_path / "attachments" / path).read_bytes()
+        assert len(data) == size and hashlib.sha256(data).hexdigest() == sha256

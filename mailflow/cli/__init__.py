@@ -109,7 +109,8 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
             yield item.raw, item.source
 
     groups = pipeline.batches(readable(), lambda item: len(item[0]))
-    for batch, parsed in parse_ahead(groups, lambda item: item[0]):
+    store = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
+    for batch, parsed in parse_ahead(groups, lambda item: item[0], store=store):
         for outcome in pipeline.process_batch(batch, rt, parsed):
             outcomes.append(outcome)
             if outcome.kind == pipeline.FAILED:

@@ -170,7 +170,7 @@ class ImapMailbox:
         if on_backlog is not None:
             on_backlog(len(uids))
         spool_to = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-        for group, parsed in parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1]):
+        for group, parsed in parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to):
             self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
 
     def _fetched(self, uids: list[int], batch: int,

@@ -7,6 +7,8 @@ A mail's attachments are written by a thread beside the one recording the
 mail (``save_blob_soon``), and the transaction that names them commits only
 once they are on disk: writing and fsyncing each file was 13% of the
 recording process's time, spent waiting on the disk while the mail could go on.
+In a backlog the parsing process writes them instead (``parse.ahead``), and the
+record gets the mail without their bytes, as it gets a spooled one.
 """
 
 from __future__ import annotations
