@@ -46,6 +46,7 @@ from typing import TypeVar, Union
 
 from mailflow.errors import MailflowError, ParseError
 from mailflow.parse import ParsedMail, parse
+from mailflow.record.blobs import save_blob  # the record stage's own files: atomic, fsynced, no database
 
 __all__ = ["Parsed", "parse_ahead", "parse_many", "workers"]
 
@@ -94,8 +95,6 @@ def _stored(mail: ParsedMail, root: Path, max_bytes: int) -> ParsedMail:
     as before. An OSError fails the batch's job, which is then parsed (and its
     files written) by the recording process, nothing lost.
     """
-    from mailflow.record.blobs import save_blob  # the record stage's own writer: atomic, fsynced
-
     if mail.automated is not None:
         return mail  # not recorded as a requirement's files: no file is written for it
     kept = []

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from mailflow.classify.model import Decision
 from mailflow.parse.model import ParsedMail, SpooledMail
-from mailflow.record.blobs import blob_path, save_blob_soon
+from mailflow.record.blob_writes import save_blob_soon
+from mailflow.record.blobs import blob_path
 from mailflow.record.events import add_event
 from mailflow.record.lookup import note_stored, requirement, thread_of
 from mailflow.store.session import pending, transaction_state, write_kept_rows
