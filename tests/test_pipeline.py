@@ -609,7 +609,7 @@ def test_a_staff_command_in_the_batch_answers_the_thread_as_said_and_writes_noth
 
 
 def test_a_backlog_s_attachments_are_on_disk_as_recorded_when_the_parsing_process_wrote_them(
-        tmp_path: Path, cli, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+        tmp_path: Path, cli, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """Three batches: the second and third are parsed, and their files written, by the parsing process."""
     import sys
 
@@ -625,8 +625,7 @@ def test_a_backlog_s_attachments_are_on_disk_as_recorded_when_the_parsing_proces
     monkeypatch.setattr(requirements, "save_blob_soon", lambda *a: written_here.append(a[2]) or save_here(*a))
     write(tmp_path / "backlog", 260, seed=3)
     cli("ingest", str(tmp_path / "backlog"))
-    url = next(line.split('"')[1] for line in config_file.read_text().splitlines() if line.startswith("url"))
-    engine = create_engine(url)
+    engine = create_engine(db_url)  # the database the cli fixture's config names
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT sha256, size, path FROM attachments")).all()
     engine.dispose()

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-import threading
-import time
+from dataclasses import replace
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar, Union
 
