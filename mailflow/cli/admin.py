@@ -13,6 +13,7 @@ import mailflow
 from mailflow import pipeline
 from mailflow.cli import cli, config_of, fixed_now, ingest_paths, runtime_for, summary
 from mailflow.config import Config, DatabaseConfig, PathsConfig, SecurityConfig
+from mailflow.errors import MailflowError
 from mailflow.store.session import upgrade
 from mailflow.store.tables import Requirement
 from mailflow.views import table
@@ -22,7 +23,7 @@ PACKAGE = Path(mailflow.__file__).resolve().parent
 
 @cli.group()
 def db() -> None:
-    """Database schema."""
+    """Database schema, and the attachment files beside it."""
 
 
 @db.command("upgrade")
@@ -34,6 +35,34 @@ def db_upgrade(ctx: click.Context) -> None:
     config = config_of(ctx)
     head = upgrade(make_engine(config.database_url))
     click.echo(f"database at revision {head}")
+
+
+@db.command("prune-files")
+@click.option("--grace-hours", type=click.IntRange(min=1), default=24, show_default=True,
+              help="Leave files touched within this many hours: a worker may be about to record them.")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--even-if-none-named", is_flag=True,
+              help="Go on when the database names no file at all (else refused: probably the wrong database).")
+@click.pass_context
+def db_prune_files(ctx: click.Context, grace_hours: int, dry_run: bool, even_if_none_named: bool) -> None:
+    """Remove attachment files no record names (our own mail, quarantined mail, interrupted work)."""
+    from datetime import datetime, timedelta, timezone
+
+    from mailflow.record.blob_sweep import sweep_blobs
+    from mailflow.store.session import open_store
+
+    config = config_of(ctx)
+    root = config.path(config.paths.attachments)
+    store = open_store(config.database_url)
+    try:
+        report = sweep_blobs(store, root, now=datetime.now(timezone.utc), grace=timedelta(hours=grace_hours),
+                             dry_run=dry_run, even_if_none_named=even_if_none_named)
+    except OSError as err:
+        raise MailflowError(f"{root}: {err.strerror or err}"
+                            + (f": {err.filename}" if err.filename else "")) from None
+    finally:
+        store.close()
+    click.echo(f"{root}: {report.summary()}")
 
 
 def _bundled(name: str) -> Path:

@@ -6,6 +6,10 @@ by its sha256 alone; the client's file name lives only in the database.
 This module is only the files (no database): the parsing process and the
 spooler write here too. ``record.blob_writes`` writes a transaction's files
 in threads and holds its commit until they are on disk.
+
+A file found already there is touched, not written again: its time says it
+is wanted now, so ``record.blob_sweep`` (which removes the files no record
+names, once they are old) leaves it for the record about to name it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def save_blob(root: Path, sha256: str, data: bytes) -> str:
     """Write ``data`` under ``root`` atomically unless it is already there."""
     rel = blob_path(sha256)
     target = root / rel
-    if target.exists():
+    if _freshened(target):
         return rel
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
@@ -45,11 +49,22 @@ def _put_in_place(fh: BinaryIO, tmp: str, target: Path) -> None:
     fh.flush()
     os.fsync(fh.fileno())
     fh.close()
-    if target.exists():
+    if _freshened(target):
         Path(tmp).unlink()
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
+
+
+def _freshened(target: Path) -> bool:
+    """True if ``target`` is there, its time now set to now; False if it is not (or a sweep holds it)."""
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # another user's file: it is there, only its time cannot be set by us
+        return True
+    return True
 
 
 class BlobWriter:
