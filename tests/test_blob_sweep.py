@@ -164,6 +164,7 @@ def test_a_file_a_dead_sweep_held_is_put_back(db_url: str, tmp_path: Path) -> No
 
 def test_hashes_sharing_a_prefix_only_ever_keep_a_file() -> None:
     names = blob_sweep._Names()
+    names.start()
     names.add("aa/" + "a" * 16 + "b" * 48)
     names.add("legacy/scan.pdf")
     names.done()
@@ -171,6 +172,17 @@ def test_hashes_sharing_a_prefix_only_ever_keep_a_file() -> None:
     assert names.has("a" * 16 + "c" * 48)  # same 64-bit prefix: kept, never removed wrongly
     assert not names.has("b" * 64)
     assert names.has("scan.pdf")
+
+
+def test_names_a_database_sorts_otherwise_are_still_found() -> None:
+    names = blob_sweep._Names()
+    names.start()
+    for first in "f0a9":
+        names.add(f"{first}{first}/" + first * 64)
+    names.start()
+    names.add("33/" + "3" * 64)
+    names.done()
+    assert all(names.has(c * 64) for c in "f0a93") and not names.has("b" * 64)
 
 
 def test_no_store_yet_is_nothing_to_do(cli, tmp_path: Path) -> None:

@@ -104,40 +104,61 @@ def sweep_blobs(store: Store, root: Path, *, now: datetime, grace: timedelta, dr
 
 
 class _Names:
-    """The hashes the records name, as sorted 64-bit prefixes; any other name a record holds, as it is."""
+    """The hashes the records name, as sorted 64-bit prefixes; any other name a record holds, as it is.
+
+    The database hands the names over in order, so they are kept as they
+    come, one sorted run per column: sorting them here would hold each as a
+    Python int for a moment (a million names: 70 MB instead of 8).
+    """
 
     def __init__(self) -> None:
-        self._prefixes = array("Q")
+        self._runs: list[array[int]] = []
         self._others: set[str] = set()
+        self._in_order = True
+
+    def start(self) -> None:
+        """The names of another column follow, in order of their own."""
+        self._runs.append(array("Q"))
 
     def add(self, rel: str) -> None:
         name = rel.rsplit("/", 1)[-1]
-        if _HASH.fullmatch(name):
-            self._prefixes.append(int(name[:16], 16))
-        else:
+        if not _HASH.fullmatch(name):
             self._others.add(name)
+            return
+        run = self._runs[-1]
+        key = int(name[:16], 16)
+        if run and key < run[-1]:
+            self._in_order = False  # a database sorting otherwise than by bytes: sorted below after all
+        run.append(key)
 
     def __bool__(self) -> bool:
-        return bool(self._prefixes or self._others)
+        return bool(self._others) or any(self._runs)
 
     def done(self) -> None:
-        self._prefixes = array("Q", sorted(self._prefixes))
+        if not self._in_order:
+            self._runs = [array("Q", sorted(run)) for run in self._runs]
 
     def has(self, name: str) -> bool:
         if name in self._others:
             return True
         key = int(name[:16], 16)
-        at = bisect_left(self._prefixes, key)
-        return at < len(self._prefixes) and self._prefixes[at] == key
+        for run in self._runs:
+            at = bisect_left(run, key)
+            if at < len(run) and run[at] == key:
+                return True
+        return False
 
 
 def _named(store: Store) -> _Names:
     names = _Names()
     try:
         with store.engine.connect() as conn:
+            by_bytes = "C" if conn.dialect.name == "postgresql" else "BINARY"  # hex digits in byte order
             streaming = conn.execution_options(stream_results=True, yield_per=10_000)
-            for statement in (select(Attachment.path), select(Message.raw_blob).where(Message.raw_blob.is_not(None))):
-                for (rel,) in streaming.execute(statement):
+            for column, where in ((Attachment.path, Attachment.path.is_not(None)),
+                                  (Message.raw_blob, Message.raw_blob.is_not(None))):
+                names.start()
+                for (rel,) in streaming.execute(select(column).where(where).order_by(column.collate(by_bytes))):
                     names.add(rel)
     except SQLAlchemyError as err:
         raise StoreError(f"attachment store: cannot read which files the records name: {db_reason(err)}") from None
