@@ -219,13 +219,13 @@ def _remove_if_stale(path: Path, cutoff: float) -> int | None:
 
 
 def _put_back(held: Path) -> None:
-    """A held file back under its name, unless a writer has written that name again meanwhile."""
-    target = held.with_name(held.name[len(HELD_PREFIX):])
-    try:
-        os.link(held, target)
-    except FileExistsError:
-        pass
-    held.unlink()
+    """A held file back under its name.
+
+    A writer may have written that name again meanwhile: the same bytes
+    (the name is their hash), so either copy may stay; no hard link is
+    needed, which some shared file systems lack.
+    """
+    os.replace(held, held.with_name(held.name[len(HELD_PREFIX):]))
 
 
 def _size(count: int) -> str:
