@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from conftest import DATA
 from mailflow.parse.ahead import parse_many
 from mailflow.record import blob_sweep
-from mailflow.record.blob_sweep import HELD_PREFIX, sweep_blobs
+from mailflow.record.blob_sweep import HELD_PREFIX, SweepReport, sweep_blobs
 from mailflow.record.blobs import blob_path, save_blob
 from mailflow.store.session import open_store
 from mailflow.store.tables import Attachment, Message
@@ -94,11 +95,7 @@ def test_unnamed_files_within_the_grace_period_stay(db_url: str, tmp_path: Path)
     """A file written a moment ago may belong to a record that has not committed yet."""
     root = tmp_path / "attachments"
     save_blob(root, "ab" + "0" * 62, b"screenshot bytes")
-    store = open_store(db_url)
-    try:
-        report = sweep_blobs(store, root, now=_now(), grace=_hours(24), even_if_none_named=True)
-    finally:
-        store.close()
+    report = _sweep(db_url, root)
     assert (report.removed, report.young) == (0, 1)
     assert (root / blob_path("ab" + "0" * 62)).is_file()
 
@@ -110,11 +107,7 @@ def test_an_old_file_written_again_is_fresh_and_stays(db_url: str, tmp_path: Pat
     save_blob(root, sha, b"the same log file again")
     _age(root / blob_path(sha))
     save_blob(root, sha, b"the same log file again")  # a new mail brings the same file; its record is on the way
-    store = open_store(db_url)
-    try:
-        report = sweep_blobs(store, root, now=_now(), grace=_hours(24), even_if_none_named=True)
-    finally:
-        store.close()
+    report = _sweep(db_url, root)
     assert (report.removed, report.young) == (0, 1)
     assert (root / blob_path(sha)).read_bytes() == b"the same log file again"
 
@@ -133,11 +126,7 @@ def test_a_file_touched_while_the_sweep_holds_it_is_put_back(db_url: str, tmp_pa
         rename(src, dst)
 
     monkeypatch.setattr(blob_sweep.os, "rename", rename_as_a_writer_touches)
-    store = open_store(db_url)
-    try:
-        report = sweep_blobs(store, root, now=_now(), grace=_hours(24), even_if_none_named=True)
-    finally:
-        store.close()
+    report = _sweep(db_url, root)
     assert (report.removed, report.young) == (0, 1)
     assert (root / blob_path(sha)).read_bytes() == b"a spreadsheet"
     assert not list(root.rglob(f"{HELD_PREFIX}*"))
@@ -146,18 +135,14 @@ def test_a_file_touched_while_the_sweep_holds_it_is_put_back(db_url: str, tmp_pa
 def test_a_file_a_dead_sweep_held_is_put_back(db_url: str, tmp_path: Path) -> None:
     """A sweep killed between moving a file aside and removing it leaves it held; the next one restores it."""
     root = tmp_path / "attachments"
-    named_sha, rewritten_sha = "12" + "3" * 62, "45" + "6" * 62
-    for sha in (named_sha, rewritten_sha):
+    held_sha, rewritten_sha = "12" + "3" * 62, "45" + "6" * 62
+    for sha in (held_sha, rewritten_sha):
         save_blob(root, sha, sha.encode())
         held = root / sha[:2] / (HELD_PREFIX + sha)
         os.rename(root / blob_path(sha), held)
     save_blob(root, rewritten_sha, rewritten_sha.encode())  # a writer found it missing and wrote it again
-    store = open_store(db_url)
-    try:
-        sweep_blobs(store, root, now=_now(), grace=_hours(24), even_if_none_named=True)
-    finally:
-        store.close()
-    assert (root / blob_path(named_sha)).read_bytes() == named_sha.encode()
+    _sweep(db_url, root)
+    assert (root / blob_path(held_sha)).read_bytes() == held_sha.encode()
     assert (root / blob_path(rewritten_sha)).read_bytes() == rewritten_sha.encode()
     assert not list(root.rglob(f"{HELD_PREFIX}*"))
 
@@ -231,13 +216,11 @@ def test_a_database_that_names_no_file_is_refused_as_probably_the_wrong_one(tmp_
     assert not (root / blob_path(sha)).exists()
 
 
-def _now():  # noqa: ANN202
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
-
-
-def _hours(count: int):  # noqa: ANN202
-    from datetime import timedelta
-
-    return timedelta(hours=count)
+def _sweep(db_url: str, root: Path) -> SweepReport:
+    """A sweep with the default grace period; the database names nothing here (these tests are about files)."""
+    store = open_store(db_url)
+    try:
+        return sweep_blobs(store, root, now=datetime.now(timezone.utc), grace=timedelta(hours=24),
+                           even_if_none_named=True)
+    finally:
+        store.close()
