@@ -77,6 +77,20 @@ def test_templates_are_read_once_not_per_mail(tdir: Path):
     assert templates.names() == {"zh/greeting", "en/greeting"}
 
 
+def test_the_same_files_loaded_again_are_not_compiled_again_but_a_changed_file_is(tdir: Path):
+    """Compiling is nearly all of loading; a process that loads the same directory twice does it once."""
+    first, again = Templates(tdir), Templates(tdir)
+    assert again._compiled["en/greeting"][1] is first._compiled["en/greeting"][1]
+    (tdir / "en" / "greeting.txt.j2").write_text("Subject: Re {{ subject }}\n\nHello {{ name }},\n", encoding="utf-8")
+    changed = Templates(tdir)
+    assert changed.render("greeting", "en", {"subject": "s", "name": "n"})[:2] == ("Re s", "Hello n,\n")
+    assert first.render("greeting", "en", {"subject": "s", "name": "n"})[:2] == ("About s", "Dear n,\n")
+    (tdir / "en" / "greeting.txt.j2").write_text("Subject: x\n\n{% if name %}\n", encoding="utf-8")
+    for _ in range(2):  # a broken file is refused each time, not only when it was first compiled
+        with pytest.raises(TemplateError, match=r"en/greeting\.txt\.j2:\d+: Unexpected end of template"):
+            Templates(tdir)
+
+
 def test_undefined_variable_names_file_and_line(tdir: Path):
     templates = Templates(tdir)
     with pytest.raises(TemplateError) as err:
