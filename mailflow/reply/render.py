@@ -18,6 +18,7 @@ Files whose name starts with ``_`` are partials for ``{% include %}``.
 from __future__ import annotations
 
 import re
+import threading
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -159,6 +160,7 @@ def _load(directory: Path) -> tuple[jinja2.Environment, dict[str, _Main], list[s
 # entries at most: a process loads one directory, and a test suite a handful.
 _COMPILED: dict[tuple[tuple[str, tuple[str, str]], ...], tuple[jinja2.Environment, tuple[str, ...]]] = {}
 _COMPILED_KEEP = 4
+_COMPILED_LOCK = threading.Lock()
 
 
 def _compiled(sources: dict[str, tuple[str, str]]) -> tuple[jinja2.Environment, list[str]]:
@@ -168,7 +170,8 @@ def _compiled(sources: dict[str, tuple[str, str]]) -> tuple[jinja2.Environment, 
     this (rendering only reads them), and the daemon's threads already share one.
     """
     key = tuple(sorted(sources.items()))
-    found = _COMPILED.get(key)
+    with _COMPILED_LOCK:
+        found = _COMPILED.get(key)
     if found is None:
         env = _environment(dict(sources))
         problems: list[str] = []
@@ -176,9 +179,10 @@ def _compiled(sources: dict[str, tuple[str, str]]) -> tuple[jinja2.Environment, 
             _compile(env, name, sources, problems)
         _flatten_globals(env, sources)
         found = (env, tuple(problems))
-        while len(_COMPILED) >= _COMPILED_KEEP:
-            del _COMPILED[next(iter(_COMPILED))]  # the oldest first
-        _COMPILED[key] = found
+        with _COMPILED_LOCK:
+            while len(_COMPILED) >= _COMPILED_KEEP:
+                del _COMPILED[next(iter(_COMPILED))]  # the oldest first
+            _COMPILED[key] = found
     return found[0], list(found[1])
 
 
