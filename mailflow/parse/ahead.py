@@ -24,9 +24,10 @@ the spooler does for a large mail (``fetch.spool``). Writing them in threads
 of this process, and carrying the bytes back to it, had cost the recording
 process a core's worth of contention: a backlog ran 8.7% faster over six
 alternating pairs. A file is on disk (fsynced) before the mail that names it
-is recorded; a file of a mail that is then not recorded (a duplicate, our own
-mail) is left in the store, where the same content would go anyway. A mail
-flagged automated writes nothing: its files are never kept.
+is recorded; a file of a mail that is then not recorded (our own mail, a
+quarantined one) is left in the store, and ``mailflow db prune-files``
+(``record.blob_sweep``) removes it once it is old. A mail flagged automated
+writes nothing: its files are never kept.
 """
 
 from __future__ import annotations

@@ -34,10 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.errors import MailflowError
+from mailflow.record.blobs import PARTIAL_PREFIX
 from mailflow.store.session import Store, StoreError, db_reason
 from mailflow.store.tables import Attachment, Message
 
-PARTIAL_PREFIX = ".part-"  # a write in progress, or one a crash interrupted (``record.blobs``)
 HELD_PREFIX = ".sweep-"  # a file this sweep has moved aside for a moment
 _HASH = re.compile(r"[0-9a-f]{64}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
@@ -85,7 +85,7 @@ def sweep_blobs(store: Store, root: Path, *, now: datetime, grace: timedelta, dr
     kept = removed = removed_bytes = young = partial = 0
     for path, blob in _files(root):
         if not blob:
-            if _older(path, cutoff):
+            if _size_if_stale(path, cutoff) is not None:
                 partial += 1
                 if not dry_run:
                     path.unlink(missing_ok=True)
@@ -181,13 +181,6 @@ def _files(root: Path) -> Iterator[tuple[Path, bool]]:
                     yield Path(entry.path), False
                 elif _HASH.fullmatch(entry.name) and entry.name.startswith(top.name):
                     yield Path(entry.path), True
-
-
-def _older(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
 
 
 def _size_if_stale(path: Path, cutoff: float) -> int | None:

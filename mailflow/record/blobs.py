@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+PARTIAL_PREFIX = ".part-"  # a file being written, or one a crash interrupted: never a blob's name
+
+
 def blob_path(sha256: str) -> str:
     """Relative path of a blob: two-level fan-out keeps directories small."""
     return f"{sha256[:2]}/{sha256}"
@@ -33,7 +36,7 @@ def save_blob(root: Path, sha256: str, data: bytes) -> str:
     if _freshened(target):
         return rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -79,7 +82,7 @@ class BlobWriter:
 
     def __init__(self, root: Path, limit: int | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=root, prefix=".part-")
+        fd, self._tmp = tempfile.mkstemp(dir=root, prefix=PARTIAL_PREFIX)
         self._fh = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._root = root
