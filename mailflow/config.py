@@ -75,6 +75,7 @@ class SmtpConfig:
     ca_file: str = ""  # PEM bundle to trust instead of the system's (a private relay's CA)
     helo_name: str = ""  # name given in EHLO; default: the domain of from_address
     connections: int = 4  # connections a batch is sent over side by side (1: one after another)
+    send_while_polling: float = 2.0  # seconds: `poll --once` sends what is due this often as it works (0: each mail)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ def _coerce(source: str, key: str, value: Any, default: Any) -> Any:
         ok = isinstance(value, bool)
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):  # seconds: 5 and 0.5 are both fine
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
     elif isinstance(default, tuple):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         value = tuple(value) if ok else value
@@ -260,6 +264,9 @@ def _validate(config: Config) -> None:
     for key in ("timeout", "max_attempts", "connections"):
         if getattr(config.smtp, key) < 1:
             raise ConfigError(f"{config.source}: smtp.{key}: expected a positive number, got {getattr(config.smtp, key)}")
+    if not 0 <= config.smtp.send_while_polling < float("inf"):
+        raise ConfigError(f"{config.source}: smtp.send_while_polling: expected seconds, 0 or more, "
+                          f"got {config.smtp.send_while_polling}")
     if config.smtp.connections > MAX_SMTP_CONNECTIONS:
         raise ConfigError(f"{config.source}: smtp.connections: at most {MAX_SMTP_CONNECTIONS} (relays refuse more "
                           f"from one client), got {config.smtp.connections}")

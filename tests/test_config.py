@@ -20,6 +20,7 @@ def test_the_example_config_loads(tmp_path: Path) -> None:
     config = load_config(Path(__file__).parent.parent / "config.example.toml")
     assert config.imap.folder == "INBOX"
     assert config.smtp.security == "starttls"
+    assert config.smtp.send_while_polling == 2.0  # an integer in the TOML is seconds all the same
     assert config.security.require_authenticated_staff is True
 
 
@@ -38,6 +39,9 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
         ("[smtp]\nsecurity = \"tls\"\n", "m.toml: smtp.security: expected one of ssl, starttls, none, got 'tls'"),
         ("[mystery]\n", "m.toml: unknown section [mystery]"),
         ("[smtp]\nconnections = 0\n", "m.toml: smtp.connections: expected a positive number, got 0"),
+        ("[smtp]\nsend_while_polling = -1\n", "m.toml: smtp.send_while_polling: expected seconds, 0 or more, got -1.0"),
+        ("[smtp]\nsend_while_polling = nan\n", "m.toml: smtp.send_while_polling: expected seconds, 0 or more, got nan"),
+        ("[smtp]\nsend_while_polling = \"2s\"\n", "m.toml: smtp.send_while_polling: expected float, got '2s'"),
         ("[smtp]\nconnections = 64\n", "m.toml: smtp.connections: at most 20 (relays refuse more from one client), got 64"),
         ("[general]\ntimezone = \"Mars/Olympus\"\n", "m.toml: general.timezone: unknown time zone 'Mars/Olympus'"),
         ("[imap\n", "m.toml: "),

@@ -114,10 +114,14 @@ class _Progress:
 @click.option("--once", is_flag=True, help="Fetch what is there now, process it, send the outbox, exit.")
 @click.pass_context
 def poll(ctx: click.Context, once: bool) -> None:
-    """Fetch new mail from every configured IMAP mailbox, process it, send the replies."""
+    """Fetch new mail from every configured IMAP mailbox, process it, send the replies.
+
+    Replies go out while a backlog is worked through (every ``smtp.send_while_polling``
+    seconds), not only at the end, so the first client of a long backlog is answered at once.
+    """
     from mailflow.config import secret
     from mailflow.fetch.imap import poll_all
-    from mailflow.send.sender import send_pending
+    from mailflow.send.while_polling import WhilePolling
 
     if not once:
         raise click.UsageError("give --once (to keep watching the mailboxes, run `mailflow run`)")
@@ -125,22 +129,30 @@ def poll(ctx: click.Context, once: bool) -> None:
     if not config.imap_mailboxes:
         raise MailflowError(f"{config.source}: no mailbox to poll: set [imap] host (and [[mailboxes]] for more)")
     rt = runtime_for(config)
+    sending = WhilePolling(rt.store, config.smtp, lambda: secret(config.smtp, "smtp"), now=rt.clock) \
+        if config.smtp.host else None
     progress = _Progress()
+
+    def done(outcome: pipeline.Outcome) -> None:
+        progress.advance(outcome)
+        if sending is not None:
+            sending.after(outcome.queued)
+
     try:
-        report = poll_all(rt, on_backlog=progress.start, on_outcome=progress.advance,
+        report = poll_all(rt, on_backlog=progress.start, on_outcome=done,
                           holder=f"{socket.gethostname()}:{os.getpid()}:poll")
     finally:
         progress.finish()
     for line in report.lines:
         click.echo(line, err=True)
     sent = 0
-    if config.smtp.host:
-        sending = send_pending(rt.store, config.smtp, secret(config.smtp, "smtp"), now=rt.clock)
-        sent = sending.sent
-        for line in sending.lines:
+    if sending is not None:
+        sent_report = sending.finish()
+        sent = sent_report.sent
+        for line in sent_report.lines:
             click.echo(line, err=True)
-        if sending.stopped:
-            click.echo(f"sending stopped: {sending.stopped}", err=True)
+        if sent_report.stopped:
+            click.echo(f"sending stopped: {sent_report.stopped}", err=True)
     else:
         click.echo("not sending: smtp.host is not set (the replies wait in the outbox)", err=True)
     count = report.count
