@@ -21,11 +21,14 @@ baseline = a bare IMAPClient: connect, LOGIN, SELECT INBOX, SEARCH ALL, then
 mailflow = ``mailflow --config … poll --once`` run as its own process, as cron
            or an operator runs it (user support@): fetch, process every mail
            (SQLite database, schema created beforehand by ``mailflow db
-           upgrade``, not timed), flag each \\Seen, record its UID, *then* send
+           upgrade``, not timed), flag each \\Seen, record its UID, and send
            the outbox over SMTP to a real aiosmtpd server on loopback
-           (``tests/smtp_sink.py``, in this process): [smtp] is configured,
-           because sending the acknowledgements is part of "end to end". The
-           time is the process's wall time, interpreter start included.
+           (``tests/smtp_sink.py``, in this process) as it goes (every
+           ``smtp.send_while_polling`` seconds, default 2) and at the end:
+           [smtp] is configured, because sending the acknowledgements is part
+           of "end to end". The time is the process's wall time, interpreter
+           start included. When each reply reached the SMTP server is printed
+           too (the first, the median, the last): how long clients waited.
 
 For reference, not part of the ratio: the same mails, in memory, parsed by the
 standard library and inserted into SQLite one by one in one transaction
@@ -116,11 +119,12 @@ def bare_fetch(server: DovecotServer, user: str, *, trace: bool = False) -> tupl
     return time.perf_counter() - t0, count, received
 
 
-def mailflow_poll(config: Path, work: Path) -> tuple[float, dict[str, int], str]:
-    """(seconds, the summary line's figures, stderr) of one `mailflow poll --once`."""
+def mailflow_poll(config: Path, work: Path) -> tuple[float, dict[str, int], str, float]:
+    """(seconds, the summary line's figures, stderr, its start on time.monotonic()) of one `mailflow poll --once`."""
     base = [sys.executable, "-m", "mailflow.cli", "--config", str(config)]
     subprocess.run([*base, "db", "upgrade"], check=True, cwd=ROOT, capture_output=True)
     with open(work / "poll.out", "w+") as out, open(work / "poll.err", "w+") as err:
+        started = time.monotonic()
         t0 = time.perf_counter()
         proc = subprocess.run([*base, "poll", "--once"], cwd=ROOT, stdout=out, stderr=err)
         seconds = time.perf_counter() - t0
@@ -132,7 +136,7 @@ def mailflow_poll(config: Path, work: Path) -> tuple[float, dict[str, int], str]
         raise SystemExit(f"mailflow poll --once exited {proc.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}")
     # "fetched 5000 / new 3270 / follow-ups 760 / staff 290 / skipped automated 680 / duplicates 0 / failed 0 / sent 6500"
     figures = {part.rsplit(" ", 1)[0].strip(): int(part.rsplit(" ", 1)[1]) for part in lines[-1].split(" / ")}
-    return seconds, figures, stderr
+    return seconds, figures, stderr, started
 
 
 def main() -> int:
@@ -169,7 +173,8 @@ security = "none"
 from_address = "{SUPPORT}"
 timeout = 60
 """))
-            seconds, figures, stderr = mailflow_poll(config, work)
+            seconds, figures, stderr, started = mailflow_poll(config, work)
+            arrivals = sorted(r.at - started for r in sink.received)
             again_s, again_n, _ = bare_fetch(server, BUGS)
             after = again_n / again_s
             base = (before + after) / 2
@@ -192,6 +197,10 @@ timeout = 60
     if figures.get("sent") != received or not received:
         problems.append(f"sent {figures.get('sent')} but the SMTP server received {received}")
     print(f"  mailflow poll --once: {seconds:.1f} s = {ours:,.1f} msg/s; {figures}")
+    first_reply = arrivals[0] if arrivals else None
+    if arrivals:
+        print(f"  replies reached the SMTP server from {arrivals[0]:.1f} s to {arrivals[-1]:.1f} s after the poll "
+              f"started (median {arrivals[len(arrivals) // 2]:.1f} s): how long the first client waited")
     if problems:
         print("  WRONG: " + "; ".join(problems) + "\n" + "\n".join(stderr.strip().splitlines()[-10:]))
     ratio = ours / base
@@ -210,7 +219,9 @@ timeout = 60
               "bare_fetch_msgs_per_s": round(base, 1), "bare_fetch_seconds": round(bare_s, 2),
               "bare_fetch_before_after": [round(before, 1), round(after, 1)],
               "mailflow_msgs_per_s": round(ours, 1), "mailflow_seconds": round(seconds, 1),
-              "mailflow_summary": figures, "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
+              "mailflow_summary": figures,
+              "first_reply_seconds": None if first_reply is None else round(first_reply, 2),
+              "median_reply_seconds": round(arrivals[len(arrivals) // 2], 2) if arrivals else None, "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
               "reference_parse_and_insert_msgs_per_s": round(stored, 1),
               "reference_stock_imapclient_msgs_per_s": round(stock, 1),
               "problems": problems, "ok": ok}

@@ -297,3 +297,18 @@ timeout = 5
 {imap}
 {mailboxes}""")
     return config_file
+
+
+def without_sending(config_file: Path) -> Path:
+    """The same configuration beside it, with no SMTP host: a poll records and queues, and sends nothing.
+
+    For the tests that kill a poll to check that each mail is *processed* once: `poll --once` sends
+    as it goes, and a kill that lands while replies are on their way is the sender's own case
+    (tests/test_send_while_polling.py), with its own contract (the claimed mail waits for its lease).
+    """
+    text = config_file.read_text(encoding="utf-8")
+    quiet = text.replace('from_name = "Vendor Support"\nhost = "127.0.0.1"\n', 'from_name = "Vendor Support"\n')
+    assert quiet != text, "the [smtp] table of configure_mailbox's config was not found"
+    path = config_file.with_name("no-sending.toml")
+    path.write_text(quiet, encoding="utf-8")
+    return path

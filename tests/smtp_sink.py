@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Received:
     data: bytes  # exactly the bytes received, dot-stuffing undone
     tls: bool  # the mail travelled over TLS
     login: str | None  # who had authenticated on that connection
+    at: float = 0.0  # time.monotonic() when the server took it (how soon a reply went out)
 
     @property
     def message(self) -> EmailMessage:
@@ -92,7 +94,8 @@ class _Handler:
             return sink.answers.pop(0)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         sink.received.append(Received(mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos),
-                                      data=envelope.original_content, tls=_encrypted(server), login=login))
+                                      data=envelope.original_content, tls=_encrypted(server), login=login,
+                                      at=time.monotonic()))
         sink._carried[id(session)] = sink._carried.get(id(session), 0) + 1
         return f"250 2.0.0 Ok: queued as Q{len(sink.received):04d}"
 

@@ -38,6 +38,7 @@ from mailflow.store.tables import ImapFolder, Message, Outbox
 from conftest import DEMO_INBOX, MAIL, NOW, ROOT
 from dovecot_server import BUGS, SUPPORT, DovecotServer
 from dovecot_server import configure_mailbox as _configure
+from dovecot_server import without_sending
 from smtp_sink import SmtpSink
 
 SEEN = b"\\Seen"
@@ -335,7 +336,8 @@ def test_sigkill_in_the_middle_of_a_batch_then_restart_processes_every_mail_exac
     dovecot.append_many("INBOX", generate(total, seed=5))
     mailflow = Path(sys.executable).parent / "mailflow"
     env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat()}
-    child = subprocess.Popen([str(mailflow), "--config", str(config), "poll", "--once"], env=env,
+    # Killed while processing (no relay configured for this run): processing once is what is tested here.
+    child = subprocess.Popen([str(mailflow), "--config", str(without_sending(config)), "poll", "--once"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -8,7 +8,12 @@ out before the last mail was even recorded.
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +26,8 @@ from mailflow.errors import ConfigError
 from mailflow.send import sender, while_polling
 from mailflow.send.while_polling import WhilePolling
 from mailflow.store.session import Store, open_store
-from mailflow.store.tables import Outbox
+from mailflow.fetch.lease import MAILBOX_LEASE
+from mailflow.store.tables import Message, Outbox
 
 from conftest import DEMO_INBOX, NOW
 from dovecot_server import DovecotServer
@@ -114,19 +120,40 @@ def test_a_turn_begins_no_mail_after_its_time_and_gives_the_rest_back(queued, sm
     assert set(smtp_sink.count_by_message_id().values()) == {1}
 
 
-def test_a_relay_that_is_down_is_tried_once_during_the_poll_and_once_after_and_nothing_is_lost(
+def test_a_relay_that_is_down_costs_one_attempt_not_one_per_turn_nor_one_more_at_the_end(
         queued, smtp_sink: SmtpSink) -> None:
     sending, clock, store = queued
     smtp_sink.stop()
-    for _ in range(5):  # five mails queue replies, each past the interval
-        clock.now += 10
+    for _ in range(6):  # six mails queue replies, 10 s apart: all within the minute the relay rests
         sending.after(1)
-    assert sending.turns == 1  # not once per mail
+        clock.now += 9.9
+    assert sending.turns == 1
 
     report = sending.finish()
     assert report.sent == 0 and "Connection refused" in report.stopped
-    assert any(line.startswith("sending during the poll stopped (") for line in report.lines)
-    assert _statuses(store) == {"pending": QUEUED}
+    with store.session() as session:
+        rows = session.execute(select(Outbox.status, Outbox.attempts)).all()
+    assert {status for status, _ in rows} == {"pending"} and len(rows) == QUEUED
+    assert sum(attempts for _, attempts in rows) == 1  # the first mail met the closed port; the rest wait
+
+
+def test_a_relay_that_was_down_is_tried_again_a_minute_later(queued, smtp_sink: SmtpSink) -> None:
+    sending, clock, store = queued
+    smtp_sink.stop()
+    sending.after(1)
+    smtp_sink.start()
+    clock.now += 59
+    sending.after(1)
+    assert sending.turns == 1 and smtp_sink.received == []  # resting
+    clock.now += 1
+    sending.after(0)
+    assert sending.turns == 2 and len(smtp_sink.received) == QUEUED - 1  # the one deferred waits its minute
+
+    report = sending.finish()
+    assert (report.sent, report.deferred, report.stopped) == (QUEUED - 1, 1, "")
+    assert any(line.startswith("sending stopped during the poll (") and "Connection refused" in line
+               for line in report.lines)
+    assert _statuses(store) == {"sent": QUEUED - 1, "pending": 1}
 
 
 def test_a_missing_password_does_not_stop_the_poll_only_the_sending(
@@ -174,3 +201,50 @@ def test_poll_once_sends_the_first_reply_before_the_backlog_is_done(
     last_queued: datetime = max(created for created, _, _ in rows)
     assert first_sent < last_queued  # answered while the rest of the backlog was still being read
     assert set(smtp_sink.count_by_message_id().values()) == {1}
+
+
+def test_a_poll_killed_while_it_sends_loses_no_reply(config_file: Path, dovecot: DovecotServer,
+                                                     smtp_sink: SmtpSink) -> None:
+    """The sender's contract, now that a poll sends as it goes: a reply on its way when the process
+    dies is sent again once its claim's lease is over (never lost); one the relay had already taken
+    but not yet recorded may go twice, with the same Message-ID and bytes, so the receiver sees one."""
+    config = configure_mailbox(_relay(config_file, smtp_sink, "send_while_polling = 0\n"), dovecot, None)
+    total = 400
+    dovecot.append_many("INBOX", [_mail(n) for n in range(1, total + 1)])
+    env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat()}
+    child = subprocess.Popen([sys.executable, "-m", "mailflow.cli", "--config", str(config), "poll", "--once"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not smtp_sink.received and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)  # as replies go out: some on their way, some sent and not yet recorded
+    finally:
+        child.wait()
+    assert 0 < len(smtp_sink.received), "the poll should have been killed while sending"
+
+    after_lease = NOW + MAILBOX_LEASE + timedelta(seconds=1)  # the dead poll's mailbox lease is over
+    rest = CliRunner().invoke(mailflow_cli, ["--config", str(config), "poll", "--once"], obj={},
+                              env={"MAILFLOW_NOW": after_lease.isoformat()})
+    assert rest.exit_code == 0, rest.output
+    after_claims = NOW + sender.LEASE + timedelta(seconds=1)  # … and so are the claims of the replies it had in hand
+    late = CliRunner().invoke(mailflow_cli, ["--config", str(config), "outbox", "send"], obj={},
+                              env={"MAILFLOW_NOW": after_claims.isoformat()})
+    assert late.exit_code == 0, late.output
+
+    store = open_store(load_config(config).database_url)
+    try:
+        with store.session() as session:
+            rows = dict(session.execute(select(Outbox.message_id, Outbox.status)).all())
+            stored = session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+    finally:
+        store.close()
+    assert stored == total  # every mail recorded once
+    assert len(rows) >= total and set(rows.values()) == {"sent"}
+    received = smtp_sink.count_by_message_id()
+    assert set(received) == set(rows)  # every reply reached the relay: none lost
+    twice = [message_id for message_id, n in received.items() if n > 1]
+    config_smtp = load_config(config).smtp
+    assert set(received.values()) <= {1, 2} and len(twice) <= config_smtp.connections * sender.MARK_BATCH
+    for message_id in twice:  # the very same mail again: receivers that dedupe by Message-ID see one
+        assert len({r.data for r in smtp_sink.received if r.message["Message-ID"] == message_id}) == 1

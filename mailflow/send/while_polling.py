@@ -14,9 +14,12 @@ order plain: a reply is only sent after its mail's transaction committed.
 A turn of sending begins no mail after ``TURN_SECONDS``, so an outbox that
 was already long before the poll (a relay down since yesterday) cannot hold
 the poll up for minutes and let its mailbox lease lapse; the rest goes at
-the next turn or after the poll. A relay that stops a turn is not tried
-again until the poll is over: one attempt during the poll, one after it,
-never one per mail.
+the next turn or after the poll. A relay that stops a turn (down, or
+pushing back) is left alone for a minute, as the sender leaves a deferred
+mail, during the poll and after it: a short poll against a relay that is
+down costs one attempt, not one per turn or one more at the end. A turn
+that fails on our side (a missing password, the database) does not stop
+the poll; the sending after it tries again and reports the error as before.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import datetime
 
 from mailflow.config import SmtpConfig
 from mailflow.errors import MailflowError
-from mailflow.send.sender import SendReport, send_pending
+from mailflow.send.sender import FIRST_RETRY, SendReport, send_pending
 from mailflow.store.session import Store
 
 # A turn of sending during the poll sends what is due, but begins no mail after TURN_SECONDS: a turn
@@ -45,38 +48,47 @@ class WhilePolling:
         self.store, self.config, self.password, self.now, self.monotonic = store, config, password, now, monotonic
         self._last = -float("inf")  # the first reply goes at once; then a turn every send_while_polling s
         self._waiting = False  # a reply was queued since the last turn
-        self._paused = ""  # why a turn stopped: no more turns until the poll is over
+        self._stopped_at: float | None = None  # when the relay last stopped a turn
+        self._failed = False  # a turn failed on our side: no more turns; ``finish`` tries again
         self._turns: list[SendReport] = []
 
     def after(self, queued: int) -> None:
         """A mail is done and committed, ``queued`` replies with it: send when it is time.
 
-        It is time when something was queued since the last turn and
-        ``send_while_polling`` seconds have gone by.
+        It is time when something was queued since the last turn,
+        ``send_while_polling`` seconds have gone by, and the relay is not resting.
         """
         self._waiting = self._waiting or queued > 0
-        if not self._waiting or self._paused or self.monotonic() - self._last < self.config.send_while_polling:
+        if (not self._waiting or self._failed or self._resting()
+                or self.monotonic() - self._last < self.config.send_while_polling):
             return
         try:
             report = send_pending(self.store, self.config, self.password(), now=self.now, within=TURN_SECONDS)
         except MailflowError as err:  # a secret or setting missing, the database down: ``finish`` raises it
-            report = SendReport(stopped=str(err))
+            report, self._failed = SendReport(stopped=str(err)), True
         self._turns.append(report)
-        self._paused = report.stopped
+        self._stopped_at = self.monotonic() if report.stopped and not self._failed else None
         self._waiting = False
         self._last = self.monotonic()  # seconds of processing between turns, not counting the sending
 
     def finish(self) -> SendReport:
         """Send the rest; the report counts every turn. Raises what ``send_pending`` raises."""
-        last = send_pending(self.store, self.config, self.password(), now=self.now)
+        rest = list(self._turns)
+        if self._resting():  # the relay stopped the last turn less than a minute ago: that is the answer
+            last = rest.pop()
+        else:
+            last = send_pending(self.store, self.config, self.password(), now=self.now)
         lines: list[str] = []
-        for report in self._turns:
+        for report in rest:
             lines += report.lines
-        if self._paused:
-            lines.append(f"sending during the poll stopped ({self._paused}); tried again after it")
-        turns = [*self._turns, last]
+            if report.stopped:
+                lines.append(f"sending stopped during the poll ({report.stopped}); tried again later")
+        turns = [*rest, last]
         return SendReport(sent=sum(r.sent for r in turns), deferred=sum(r.deferred for r in turns),
                           failed=sum(r.failed for r in turns), lines=(*lines, *last.lines), stopped=last.stopped)
+
+    def _resting(self) -> bool:
+        return self._stopped_at is not None and self.monotonic() - self._stopped_at < FIRST_RETRY.total_seconds()
 
     @property
     def turns(self) -> int:
