@@ -362,6 +362,39 @@ def test_sigkill_in_the_middle_of_a_batch_then_restart_processes_every_mail_exac
     assert set(smtp_sink.count_by_message_id().values()) == {1}
 
 
+def test_sigterm_ends_the_poll_between_two_groups_and_the_next_poll_takes_over_at_once(
+        config_file: Path, dovecot: DovecotServer, smtp_sink: SmtpSink) -> None:
+    config = _configure(config_file, dovecot, smtp_sink)
+    total = 4 * pipeline.BATCH_MAILS
+    dovecot.append_many("INBOX", generate(total, seed=5))
+    mailflow = Path(sys.executable).parent / "mailflow"
+    env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat()}
+    child = subprocess.Popen([str(mailflow), "--config", str(config), "poll", "--once"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_incoming(config)) < 20 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)  # as systemd stops a unit, or `timeout` a cron job
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 128 + signal.SIGTERM, err
+    first = {part.rsplit(" ", 1)[0].strip(): int(part.rsplit(" ", 1)[1]) for part in out.strip().split(" / ")}
+    assert 20 <= first["fetched"] < total, "the poll should have been stopped in the middle of the backlog"
+    assert f"default/INBOX: stopped; {total - first['fetched']} mail(s) left for the next poll" in err
+    assert "not sending the rest: stopped by SIGTERM" in err
+    assert len(_incoming(config)) == first["fetched"]  # what it took is in, nothing half-done
+
+    rest = _summary(_poll(config))  # at once: the stopped poll gave its lease back
+    assert rest["fetched"] == total - first["fetched"] and rest["duplicates"] == 0  # checkpointed to the last mail
+    assert len(_incoming(config)) == total
+    assert all(SEEN in f for f in dovecot.flags().values())
+    assert first["sent"] + rest["sent"] == len(smtp_sink.received) == _outbox_count(config)
+    assert set(smtp_sink.count_by_message_id().values()) == {1}  # nothing on its way was cut off
+
+
 # Folders
 def test_processed_mail_moves_to_processed_folder_and_broken_mail_to_failed_folder(
         config_file: Path, dovecot: DovecotServer) -> None:
@@ -666,6 +699,32 @@ username = "bugs@vendor.example.com"
     report = poll_all(rt)
     assert report.fetched == 1 and report.mailboxes == ("default", "bugs")
     assert report.errors == ("imap bugs (127.0.0.1:1): cannot connect: Connection refused",)
+
+
+def test_a_stop_ends_the_poll_between_two_groups_and_leaves_the_other_mailboxes_alone(
+        config_file: Path, dovecot: DovecotServer) -> None:
+    path = _configure(config_file, dovecot, None, mailboxes=f"""
+[[mailboxes]]
+name = "bugs"
+host = "127.0.0.1"
+port = {dovecot.port}
+security = "none"
+username = "{BUGS}"
+password = "{dovecot.users[BUGS]}"
+""")
+    config = load_config(path)
+    dovecot.append_many("INBOX", [_mail(n, sender=f"user{n}@huaxin.example") for n in range(1, 151)])
+    dovecot.append("INBOX", _mail(999, sender="max@northwind.example.com"), user=BUGS)
+    rt = pipeline.load_runtime(config, open_store(config.database_url), clock=lambda: NOW)
+    stop = threading.Event()
+
+    report = poll_all(rt, on_outcome=lambda _: stop.set(), stop=stop)  # asked to stop during the first group
+    assert report.fetched == pipeline.BATCH_MAILS  # that group is finished, the next is not begun
+    assert report.lines == ("default/INBOX: stopped; 50 mail(s) left for the next poll", "bugs: not polled: stopped")
+
+    again = poll_all(rt)
+    assert again.fetched == 51 and again.count(pipeline.DUPLICATE) == 0  # each left mail once, none twice
+    assert len(_incoming(path)) == 151
 
 
 # XOAUTH2: where the token comes from, and a second try with a fresh one

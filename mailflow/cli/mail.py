@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,7 @@ def poll(ctx: click.Context, once: bool) -> None:
 
     Replies go out while a backlog is worked through (every ``smtp.send_while_polling``
     seconds), not only at the end, so the first client of a long backlog is answered at once.
+    SIGTERM or SIGINT ends the poll after the group of mails in hand (a second one at once).
     """
     from mailflow.config import secret
     from mailflow.fetch.imap import poll_all
@@ -132,28 +136,33 @@ def poll(ctx: click.Context, once: bool) -> None:
     sending = WhilePolling(rt.store, config.smtp, lambda: secret(config.smtp, "smtp"), now=rt.clock) \
         if config.smtp.host else None
     progress = _Progress()
+    stop = _Stop()
 
     def done(outcome: pipeline.Outcome) -> None:
         progress.advance(outcome)
-        if sending is not None:
+        if sending is not None and not stop.is_set():
             sending.after(outcome.queued)
 
     try:
-        report = poll_all(rt, on_backlog=progress.start, on_outcome=done,
-                          holder=f"{socket.gethostname()}:{os.getpid()}:poll")
+        with stop.on_signals():
+            report = poll_all(rt, on_backlog=progress.start, on_outcome=done,
+                              holder=f"{socket.gethostname()}:{os.getpid()}:poll", stop=stop)
     finally:
         progress.finish()
     for line in report.lines:
         click.echo(line, err=True)
     sent = 0
     if sending is not None:
-        sent_report = sending.finish()
+        sent_report = sending.so_far() if stop.signal else sending.finish()
         sent = sent_report.sent
         for line in sent_report.lines:
             click.echo(line, err=True)
         if sent_report.stopped:
             click.echo(f"sending stopped: {sent_report.stopped}", err=True)
-    else:
+    if stop.signal:
+        click.echo(f"not sending the rest: stopped by {stop.signal.name} (the replies wait in the outbox for the "
+                   f"next poll or `outbox send`)", err=True)
+    elif sending is None:
         click.echo("not sending: smtp.host is not set (the replies wait in the outbox)", err=True)
     count = report.count
     click.echo(f"fetched {report.fetched} / new {count(pipeline.NEW)} / "
@@ -162,8 +171,46 @@ def poll(ctx: click.Context, once: bool) -> None:
                f"failed {count(pipeline.FAILED)} / sent {sent}")
     for error in report.errors:
         click.echo(f"mailflow: error: {error}", err=True)
+    if stop.signal:
+        ctx.exit(128 + stop.signal)  # as a shell reports a command a signal ended: it did not finish
     if report.errors:
         ctx.exit(1)
+
+
+class _Stop(threading.Event):
+    """Set by SIGTERM or SIGINT: the poll ends between two groups of mail, nothing in hand is cut off.
+
+    Without it either signal ended the process wherever it was: nothing was lost
+    (each mail is one transaction, flagged only after its commit), but replies
+    on their way when it struck were sent again ten minutes later, and the
+    mailbox stayed leased to the dead process for two minutes. A second signal
+    ends the process at once, as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signal: signal.Signals | None = None
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may take signals
+            yield
+            return
+        caught = (signal.SIGTERM, signal.SIGINT)
+        previous = {sig: signal.signal(sig, self._caught) for sig in caught}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _caught(self, number: int, _frame: object) -> None:
+        if self.is_set():  # the second: at once
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+            return
+        self.signal = signal.Signals(number)  # said after the poll: writing from a handler may trip over a write
+        self.set()
 
 
 @cli.command()
@@ -172,9 +219,6 @@ def poll(ctx: click.Context, once: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, log_format: str) -> None:
     """Daemon: IMAP IDLE on every mailbox, send the outbox; stops cleanly on SIGTERM/SIGINT."""
-    import signal
-    import threading
-
     from mailflow.daemon import run as run_daemon
     from mailflow.logs import setup_logging
 

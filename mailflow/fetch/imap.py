@@ -37,6 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -117,18 +118,21 @@ class ImapMailbox:
 
     # Polling
     def poll(self, rt: Runtime, *, batch: int = 100, on_backlog: Callable[[int], None] | None = None,
-             on_outcome: Callable[[Outcome], None] | None = None) -> PollReport:
+             on_outcome: Callable[[Outcome], None] | None = None,
+             stop: threading.Event | None = None) -> PollReport:
         """Fetch and process every mail above the checkpoint; reconnect once if the connection drops.
 
         ``on_backlog(n)`` is called once the number of new mails is known,
-        ``on_outcome`` after each mail is done. Raises FetchError when the
-        server cannot be used, StoreError when the database cannot.
+        ``on_outcome`` after each mail is done. ``stop``, once set, ends the
+        poll between two groups: what was taken is committed, settled and
+        checkpointed, the rest is new again next time. Raises FetchError when
+        the server cannot be used, StoreError when the database cannot.
         """
         tally = Tally()
         for attempt in (1, 2):
             try:
                 self._ensure_connected()
-                self._poll(rt, tally, max(1, batch), on_backlog, on_outcome)
+                self._poll(rt, tally, max(1, batch), on_backlog, on_outcome, stop)
                 return tally.report(self.name)
             except _DROPPED as err:  # the connection died under us: once more on a new one
                 self.close()
@@ -154,7 +158,7 @@ class ImapMailbox:
         self.connect()
 
     def _poll(self, rt: Runtime, tally: Tally, batch: int, on_backlog: Callable[[int], None] | None,
-              on_outcome: Callable[[Outcome], None] | None) -> None:
+              on_outcome: Callable[[Outcome], None] | None, stop: threading.Event | None = None) -> None:
         client = self._live()
         folder = self.config.folder
         uidvalidity, exists = self._select()
@@ -170,8 +174,16 @@ class ImapMailbox:
         if on_backlog is not None:
             on_backlog(len(uids))
         spool_to = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-        for group, parsed in parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to):
-            self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
+        ahead = parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to)
+        with closing(ahead) as groups:  # a stop leaves the loop early: the parsing process ends with it
+            taken = 0
+            for group, parsed in groups:
+                if stop is not None and stop.is_set():
+                    tally.lines.append(f"{self.name}/{folder}: stopped; {len(uids) - taken} mail(s) left "
+                                       f"for the next poll")
+                    return
+                self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
+                taken += len(group)
 
     def _fetched(self, uids: list[int], batch: int,
                  spool_to: tuple[Path, int]) -> Iterator[list[tuple[int, bytes | None]]]:
@@ -406,7 +418,8 @@ def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
 
 
 def poll_all(rt: Runtime, *, batch: int = 100, on_backlog: Callable[[str, int], None] | None = None,
-             on_outcome: Callable[[Outcome], None] | None = None, holder: str | None = None) -> PollReport:
+             on_outcome: Callable[[Outcome], None] | None = None, holder: str | None = None,
+             stop: threading.Event | None = None) -> PollReport:
     """One poll of every configured mailbox, each on its own connection.
 
     A mailbox that cannot be reached is an ``errors`` line and the others
@@ -414,9 +427,13 @@ def poll_all(rt: Runtime, *, batch: int = 100, on_backlog: Callable[[str, int], 
     take each mailbox's lease first, as ``mailflow run`` does (``fetch.lease``),
     and renew it through a long backlog; a mailbox another instance holds is
     left to it, with a line saying so (not an error: it is being polled).
+    ``stop``: end between two groups of mail, and poll no further mailbox.
     """
     report = PollReport()
     for config in rt.config.imap_mailboxes:
+        if stop is not None and stop.is_set():
+            report += PollReport(lines=(f"{config.name}: not polled: stopped",))
+            continue
         what = "imap" if config is rt.config.imap else f"mailboxes[{config.name}]"
         backlog = (lambda n, name=config.name: on_backlog(name, n)) if on_backlog is not None else None
         lease = MailboxLease(rt.store, config, holder, rt.clock) if holder is not None else None
@@ -426,7 +443,8 @@ def poll_all(rt: Runtime, *, batch: int = 100, on_backlog: Callable[[str, int], 
             continue
         try:
             with ImapMailbox(config, what=what) as box:
-                report += box.poll(rt, batch=batch, on_backlog=backlog, on_outcome=_keeping(lease, on_outcome))
+                report += box.poll(rt, batch=batch, on_backlog=backlog, on_outcome=_keeping(lease, on_outcome),
+                                   stop=stop)
         except PollFailed as err:
             report += err.report + PollReport(errors=(str(err),))
         except (FetchError, TokenError) as err:

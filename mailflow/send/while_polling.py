@@ -73,17 +73,23 @@ class WhilePolling:
 
     def finish(self) -> SendReport:
         """Send the rest; the report counts every turn. Raises what ``send_pending`` raises."""
-        rest = list(self._turns)
         if self._resting():  # the relay stopped the last turn less than a minute ago: that is the answer
-            last = rest.pop()
-        else:
-            last = send_pending(self.store, self.config, self.password(), now=self.now)
+            return self.so_far()
+        return self._sum(self._turns, send_pending(self.store, self.config, self.password(), now=self.now))
+
+    def so_far(self) -> SendReport:
+        """What the turns sent, sending nothing more (the poll was stopped)."""
+        return self._sum(self._turns[:-1], self._turns[-1]) if self._turns else SendReport()
+
+    @staticmethod
+    def _sum(earlier: list[SendReport], last: SendReport) -> SendReport:
+        """One report of the turns: ``last``'s stop is the answer, an earlier turn's stop a line."""
         lines: list[str] = []
-        for report in rest:
+        for report in earlier:
             lines += report.lines
             if report.stopped:
                 lines.append(f"sending stopped during the poll ({report.stopped}); tried again later")
-        turns = [*rest, last]
+        turns = [*earlier, last]
         return SendReport(sent=sum(r.sent for r in turns), deferred=sum(r.deferred for r in turns),
                           failed=sum(r.failed for r in turns), lines=(*lines, *last.lines), stopped=last.stopped)
 
