@@ -95,7 +95,8 @@ def mailflow_ingest(directory: Path, config: Path) -> tuple[float, float, list]:
     t0 = time.perf_counter()
     rt = runtime_for(cfg)
     t1 = time.perf_counter()
-    outcomes, unreadable = ingest_paths(rt, [str(directory)], verbose=False)
+    outcomes: list = []  # each one, for the check against what the generator meant
+    _, unreadable = ingest_paths(rt, [str(directory)], verbose=False, on_outcome=outcomes.append)
     t2 = time.perf_counter()
     if unreadable:
         raise SystemExit(f"{unreadable} file(s) could not be read")

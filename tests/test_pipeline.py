@@ -634,3 +634,16 @@ def test_a_backlog_s_attachments_are_on_disk_as_recorded_when_the_parsing_proces
     for sha256, size, path in rows:
         data = (tmp_path / "attachments" / path).read_bytes()
         assert len(data) == size and hashlib.sha256(data).hexdigest() == sha256
+
+
+def test_outcomes_are_counted_not_kept_and_counts_add_up_across_mailboxes() -> None:
+    """A summary of a backlog of 100,000 needs six numbers, not 100,000 outcomes (about 30 MB)."""
+    first, second = pipeline.Counts(), pipeline.Counts()
+    for kind, queued in ((pipeline.NEW, 2), (pipeline.NEW, 1), (pipeline.AUTOMATED, 0)):
+        first.add(pipeline.Outcome(kind, "a.eml", queued=queued))
+    second.add(pipeline.Outcome(pipeline.FAILED, "b.eml", reason="truncated"))
+
+    both = first + second
+    assert (both.total, both.count(pipeline.NEW), both.count(pipeline.NEW, pipeline.FAILED), both.queued) == (4, 2, 3, 3)
+    assert both.count(pipeline.DUPLICATE) == 0 and first.total == 3  # adding makes a new one
+    assert not hasattr(both, "outcomes")

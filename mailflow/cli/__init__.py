@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -89,13 +88,20 @@ def runtime_for(config: Config, now: datetime | None = None) -> pipeline.Runtime
     return pipeline.load_runtime(config, store, clock=(lambda: now) if now else None)
 
 
-def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple[list[pipeline.Outcome], int]:
+def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
+                 on_outcome: Callable[[pipeline.Outcome], None] | None = None) -> tuple[pipeline.Counts, int]:
     """Process every mail under ``paths``; bad mail is quarantined, the batch goes on.
 
-    Returns the outcomes and how many sources could not be read at all.
+    Returns the outcomes counted (``on_outcome`` sees each one as it comes)
+    and how many sources could not be read at all.
     """
-    outcomes: list[pipeline.Outcome] = []
+    counts = pipeline.Counts()
     unreadable = 0
+
+    def done(outcome: pipeline.Outcome) -> None:
+        counts.add(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     def readable() -> Iterator[tuple[bytes, str]]:
         nonlocal unreadable
@@ -104,7 +110,7 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
             if isinstance(item, SourceError):
                 click.echo(f"{item.source}: error: {item.reason}", err=True)
                 unreadable += 1
-                outcomes.append(pipeline.Outcome(pipeline.FAILED, item.source, reason=item.reason))
+                done(pipeline.Outcome(pipeline.FAILED, item.source, reason=item.reason))
                 continue
             yield item.raw, item.source
 
@@ -112,20 +118,18 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool) -> tuple
     store = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
     for batch, parsed in parse_ahead(groups, lambda item: item[0], store=store):
         for outcome in pipeline.process_batch(batch, rt, parsed):
-            outcomes.append(outcome)
+            done(outcome)
             if outcome.kind == pipeline.FAILED:
                 click.echo(outcome.line(), err=True)
             elif verbose:
                 click.echo(outcome.line())
-    return outcomes, unreadable
+    return counts, unreadable
 
 
-def summary(outcomes: list[pipeline.Outcome]) -> str:
-    counts = Counter(o.kind for o in outcomes)
-    queued = sum(o.queued for o in outcomes)
+def summary(counts: pipeline.Counts) -> str:
     order = [pipeline.NEW, pipeline.FOLLOW_UP, pipeline.STAFF, pipeline.DUPLICATE, pipeline.AUTOMATED, pipeline.FAILED]
-    parts = [f"{counts.get(k, 0)} {k.replace('_', '-')}" for k in order]
-    return f"{len(outcomes)} mail(s): " + ", ".join(parts) + f"; {queued} reply(ies) queued"
+    parts = [f"{counts.count(k)} {k.replace('_', '-')}" for k in order]
+    return f"{counts.total} mail(s): " + ", ".join(parts) + f"; {counts.queued} reply(ies) queued"
 
 
 def main() -> None:

@@ -94,7 +94,9 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
     )
     rt = runtime_for(config, fixed_now(now_text, "--now"))
     inbox = PACKAGE / "demo" / "inbox"
-    outcomes, _ = ingest_paths(rt, [str(inbox)], verbose)
+    other: list[pipeline.Outcome] = []  # the mails not turned into new requirements, listed below
+    counts, _ = ingest_paths(rt, [str(inbox)], verbose,
+                             on_outcome=lambda o: other.append(o) if o.kind != pipeline.NEW else None)
     with rt.store.session() as session:
         reqs = list(session.scalars(select(Requirement).order_by(Requirement.id)))
         queued = list(stream_outbox(session))  # with their bytes: they are exported next
@@ -107,12 +109,11 @@ def demo(out_dir: str, now_text: str | None, verbose: bool) -> None:
              for r in reqs],
             limits={5: 18, 8: 36},
         ))
-    other = [o for o in outcomes if o.kind not in (pipeline.NEW,)]
     if other:
         click.echo("")
         for o in other:
             click.echo(f"  {Path(o.source).name}: {o.kind} {o.requirement_id or ''} {o.reason}".rstrip())
     click.echo("")
-    click.echo(summary(outcomes))
+    click.echo(summary(counts))
     click.echo(f"database: {base / 'mailflow.db'}   replies: {len(written)} .eml file(s) in {base / 'outbox'}")
     click.echo("DUE: each requirement's next SLA deadline, in working time (rules/sla.yaml, rules/calendar.yaml)")

@@ -27,8 +27,8 @@ from mailflow.views import outbox_json, table_lines
 def ingest(ctx: click.Context, paths: tuple[str, ...], verbose: bool) -> None:
     """Ingest .eml files, directories of them, Maildirs or mbox files."""
     rt = runtime_for(config_of(ctx))
-    outcomes, unreadable = ingest_paths(rt, list(paths), verbose)
-    click.echo(summary(outcomes))
+    counts, unreadable = ingest_paths(rt, list(paths), verbose)
+    click.echo(summary(counts))
     if unreadable:
         ctx.exit(1)  # a path the user named could not be read: say so in the exit status too
 

@@ -244,7 +244,7 @@ class ImapMailbox:
                 if outcome is None:
                     tally.lines.append(f"{self._source(uid)}: gone from the server before it was fetched")
                     continue
-                tally.outcomes.append(outcome)
+                tally.counts.add(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
         finally:

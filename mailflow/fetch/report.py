@@ -1,4 +1,4 @@
-"""What a poll did: the outcome of each mail, the lines a person should read, and the errors.
+"""What a poll did: its mails counted by outcome, the lines a person should read, and the errors.
 
 A report survives a failure: ``PollFailed`` carries what was done before
 the connection or the server gave out, since all of that is committed.
@@ -6,11 +6,10 @@ the connection or the server gave out, since all of that is committed.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from mailflow.fetch.connect import FetchError
-from mailflow.pipeline import Outcome
+from mailflow.pipeline import Counts
 
 __all__ = ["PollFailed", "PollReport", "Tally"]
 
@@ -20,20 +19,19 @@ class PollReport:
     """What one poll of one mailbox did; reports add up (``a + b``) for a summary over mailboxes."""
 
     mailboxes: tuple[str, ...] = ()
-    outcomes: tuple[Outcome, ...] = ()
+    counts: Counts = field(default_factory=Counts)  # counted, not kept: a backlog of 100,000 stays small
     lines: tuple[str, ...] = ()  # what a person should read: failed mail, re-syncs, trouble on the server
     errors: tuple[str, ...] = ()  # mailboxes that could not be polled at all (poll_all), one line each
 
     @property
     def fetched(self) -> int:
-        return len(self.outcomes)
+        return self.counts.total
 
     def count(self, *kinds: str) -> int:
-        counts = Counter(o.kind for o in self.outcomes)
-        return sum(counts[k] for k in kinds)
+        return self.counts.count(*kinds)
 
     def __add__(self, other: PollReport) -> PollReport:
-        return PollReport(self.mailboxes + other.mailboxes, self.outcomes + other.outcomes, self.lines + other.lines,
+        return PollReport(self.mailboxes + other.mailboxes, self.counts + other.counts, self.lines + other.lines,
                           self.errors + other.errors)
 
 
@@ -49,8 +47,8 @@ class PollFailed(FetchError):
 class Tally:
     """Accumulates across a reconnect, so a dropped connection loses no count."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
     lines: list[str] = field(default_factory=list)
 
     def report(self, mailbox: str) -> PollReport:
-        return PollReport((mailbox,), tuple(self.outcomes), tuple(self.lines))
+        return PollReport((mailbox,), self.counts + Counts(), tuple(self.lines))
