@@ -299,6 +299,18 @@ timeout = 5
     return config_file
 
 
+def mailbox_table(server: DovecotServer, *, name: str = "bugs", user: str = BUGS, extra: str = "") -> str:
+    """A ``[[mailboxes]]`` table for another user of this server (``configure_mailbox(mailboxes=...)``)."""
+    return f"""
+[[mailboxes]]
+name = "{name}"
+host = "127.0.0.1"
+port = {server.port}
+security = "none"
+username = "{user}"
+password = "{server.users[user]}"
+{extra}"""
+
 def without_sending(config_file: Path) -> Path:
     """The same configuration beside it, with no SMTP host: a poll records and queues, and sends nothing.
 

@@ -38,7 +38,7 @@ from mailflow.store.tables import ImapFolder, Message, Outbox
 from conftest import DEMO_INBOX, MAIL, NOW, ROOT
 from dovecot_server import BUGS, SUPPORT, DovecotServer
 from dovecot_server import configure_mailbox as _configure
-from dovecot_server import without_sending
+from dovecot_server import mailbox_table, without_sending
 from smtp_sink import SmtpSink
 
 SEEN = b"\\Seen"
@@ -705,15 +705,7 @@ username = "bugs@vendor.example.com"
 
 def test_a_stop_ends_the_poll_between_two_groups_and_leaves_the_other_mailboxes_alone(
         config_file: Path, dovecot: DovecotServer) -> None:
-    path = _configure(config_file, dovecot, None, mailboxes=f"""
-[[mailboxes]]
-name = "bugs"
-host = "127.0.0.1"
-port = {dovecot.port}
-security = "none"
-username = "{BUGS}"
-password = "{dovecot.users[BUGS]}"
-""")
+    path = _configure(config_file, dovecot, None, mailboxes=mailbox_table(dovecot))
     config = load_config(path)
     dovecot.append_many("INBOX", [_mail(n, sender=f"user{n}@huaxin.example") for n in range(1, 151)])
     dovecot.append("INBOX", _mail(999, sender="max@northwind.example.com"), user=BUGS)

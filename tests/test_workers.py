@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 
 from mailflow.store.tables import Message, Outbox, Requirement, Sequence
 
-from dovecot_server import BUGS, DovecotServer
+from dovecot_server import BUGS, DovecotServer, mailbox_table
 from dovecot_server import configure_mailbox as _configure
 from smtp_sink import SmtpSink
 
@@ -229,22 +229,15 @@ def _split_by_thread(mails: list[bytes]) -> tuple[list[bytes], list[bytes]]:
 def test_four_workers_on_one_database_process_and_send_every_mail_exactly_once(
         pg_url: str, engine: Engine, config_file: Path, dovecot: DovecotServer, smtp_sink: SmtpSink,
         workers) -> None:
-    config = _configure(config_file, dovecot, smtp_sink, imap='name = "support"\n', mailboxes=f"""
-[[mailboxes]]
-name = "bugs"
-host = "127.0.0.1"
-port = {dovecot.port}
-security = "none"
-username = "{BUGS}"
-password = "{dovecot.users[BUGS]}"
-timeout = 5
+    config = _configure(config_file, dovecot, smtp_sink, imap='name = "support"\n',
+                        mailboxes=mailbox_table(dovecot, extra="""timeout = 5
 processed_folder = "done"
 
 [general]
 # A month of mail is replayed in a minute of real time: RFC 3834 flood protection
 # (5 automatic replies per address and hour) would rightly hold some acknowledgements.
 max_auto_replies_per_hour = 1000
-""")
+"""))
     mails = generate(150, seed=5)  # new requests (zh/en, GBK, Big5, HTML, attachments), follow-ups, auto-replies
     support, bugs = _split_by_thread(mails)
     assert len(support) > 50 and len(bugs) > 50
