@@ -25,7 +25,9 @@ and the parsing processes it starts, summed and sampled every 50 ms:
   whole text is kept as a file.
 - imap: `mailflow poll --once` (instead of ingest) of 40 mails of 3.9 MB
   each in a real Dovecot on loopback (``tests/dovecot_server.py``): just
-  under the size from which a mail is spooled, so each is fetched whole.
+  under the size from which a mail is spooled, so each is fetched whole. It
+  sends its replies as it goes to an SMTP server in this process
+  (``tests/smtp_sink.py``); until 2026-12-07 it had no relay and sent nothing.
   Until 2026-12-07 a FETCH took up to 32 MiB of them while the pipeline took
   4 MiB a transaction, and this peaked at 207 MB.
 - report: `mailflow report --month 2026-11 --format html` on the backlog's
@@ -203,10 +205,12 @@ def medium_mail(n: int, megabytes: float) -> bytes:
 def imap_case(work: Path, mails: int, megabytes: float) -> tuple[float, float, str, float]:
     """``poll --once`` of ``mails`` mails of ``megabytes`` MB in a Dovecot of its own; the last figure is
     the largest mail's size in MB."""
-    from dovecot_server import SUPPORT, DovecotServer
+    from dovecot_server import SUPPORT, DovecotServer, free_port
+    from smtp_sink import SmtpSink
 
     (work / "imap").mkdir()
     server = DovecotServer().start()
+    sink = SmtpSink(port=free_port()).start()  # the poll sends its replies as it goes: part of its peak
     try:
         largest = 0
         for n in range(mails):  # one at a time: this process need not hold them
@@ -214,10 +218,17 @@ def imap_case(work: Path, mails: int, megabytes: float) -> tuple[float, float, s
             largest = max(largest, len(raw))
             server.append("INBOX", raw)
         config = work / "imap" / "mailflow.toml"
-        config.write_text(config_text(work / "imap", imap_section(server, SUPPORT)))
+        config.write_text(config_text(work / "imap", imap_section(server, SUPPORT) + f"""
+[smtp]
+host = "{sink.host}"
+port = {sink.port}
+security = "none"
+from_address = "{SUPPORT}"
+"""))
         child(config, "upgrade")
         own, together, out = child(config, "poll")
     finally:
+        sink.stop()
         server.cleanup()
     return own, together, out, largest / 1e6
 
