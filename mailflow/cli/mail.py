@@ -181,10 +181,11 @@ class _Stop(threading.Event):
     """Set by SIGTERM or SIGINT: the poll ends between two groups of mail, nothing in hand is cut off.
 
     Without it either signal ended the process wherever it was: nothing was lost
-    (each mail is one transaction, flagged only after its commit), but replies
-    on their way when it struck were sent again ten minutes later, and the
-    mailbox stayed leased to the dead process for two minutes. A second signal
-    ends the process at once, as before.
+    (each mail is one transaction, flagged only after its commit), but the
+    replies it was sending were held ten minutes (their claim) or, taken by
+    the relay and not yet recorded, sent twice; and the mailbox stayed leased
+    to the dead process for two minutes. A second signal ends the process at
+    once, as before.
     """
 
     def __init__(self) -> None:
