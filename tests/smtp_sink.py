@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -97,6 +97,8 @@ class _Handler:
                                       data=envelope.original_content, tls=_encrypted(server), login=login,
                                       at=time.monotonic()))
         sink._carried[id(session)] = sink._carried.get(id(session), 0) + 1
+        if sink.on_data is not None:
+            sink.on_data(len(sink.received))
         return f"250 2.0.0 Ok: queued as Q{len(sink.received):04d}"
 
 
@@ -117,6 +119,7 @@ class SmtpSink:
     max_connections: int | None = None  # more sessions at once are refused at EHLO (421), as relays limit a client
     latency: float = 0.0  # seconds each mail's MAIL FROM takes to answer, as a relay across a network would
     refused_connections: int = 0
+    on_data: Callable[[int], object] | None = None  # called with the count received, as each mail is taken
     _live: set[int] = field(default_factory=set)  # sessions past EHLO and not yet QUIT, when counting
     controller: Controller | None = None
     _down_after: int | None = None

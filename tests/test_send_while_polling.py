@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -248,3 +249,23 @@ def test_a_poll_killed_while_it_sends_loses_no_reply(config_file: Path, dovecot:
     assert set(received.values()) <= {1, 2} and len(twice) <= config_smtp.connections * sender.MARK_BATCH
     for message_id in twice:  # the very same mail again: receivers that dedupe by Message-ID see one
         assert len({r.data for r in smtp_sink.received if r.message["Message-ID"] == message_id}) == 1
+
+
+def test_a_stop_ends_sending_after_the_mails_on_their_way_and_holds_none_for_its_lease(
+        queued, smtp_sink: SmtpSink) -> None:
+    """What a signal does to `outbox send` and to a poll's turn: the mails on their way are answered and
+    recorded, the rest are given back at once (due now, no attempt counted), and none goes twice."""
+    sending, _, store = queued
+    stop = threading.Event()
+    smtp_sink.on_data = lambda count: stop.set() if count == 5 else None  # SIGTERM, as the fifth mail lands
+
+    report = sender.send_pending(store, sending.config, "", now=lambda: NOW, stop=stop)
+    assert 5 <= report.sent < QUEUED and report.stopped == "" and len(smtp_sink.received) == report.sent
+    with store.session() as session:
+        waiting = session.execute(select(Outbox.attempts, Outbox.next_attempt_at)
+                                  .where(Outbox.status == "pending")).all()
+    assert len(waiting) == QUEUED - report.sent and set(waiting) == {(0, None)}
+
+    rest = sender.send_pending(store, sending.config, "", now=lambda: NOW)  # the next run: at once, not in 10 min
+    assert rest.sent == QUEUED - report.sent
+    assert set(smtp_sink.count_by_message_id().values()) == {1}

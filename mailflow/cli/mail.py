@@ -63,16 +63,25 @@ def outbox_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
 @click.option("--limit", type=int, help="Send at most this many mails.")
 @click.pass_context
 def outbox_send(ctx: click.Context, limit: int | None) -> None:
-    """Send due mail over SMTP; temporary failures are retried later, never dropped."""
+    """Send due mail over SMTP; temporary failures are retried later, never dropped.
+
+    SIGTERM or SIGINT ends the batch once the mails on their way are answered (a second one at once).
+    """
     from mailflow.config import secret
     from mailflow.send.sender import send_pending
 
     config = config_of(ctx)
     rt = runtime_for(config)
-    report = send_pending(rt.store, config.smtp, secret(config.smtp, "smtp"), now=rt.clock, limit=limit)
+    stop = _Stop()
+    with stop.on_signals():  # a signal ends the batch after the mails on their way: none is sent twice
+        report = send_pending(rt.store, config.smtp, secret(config.smtp, "smtp"), now=rt.clock, limit=limit,
+                              stop=stop)
     for line in report.lines:
         click.echo(line, err=True)
     click.echo(report.summary())
+    if stop.signal:
+        click.echo(f"stopped by {stop.signal.name}: the rest waits in the outbox", err=True)
+        ctx.exit(128 + stop.signal)
 
 
 @outbox.command("export")
@@ -133,14 +142,14 @@ def poll(ctx: click.Context, once: bool) -> None:
     if not config.imap_mailboxes:
         raise MailflowError(f"{config.source}: no mailbox to poll: set [imap] host (and [[mailboxes]] for more)")
     rt = runtime_for(config)
-    sending = WhilePolling(rt.store, config.smtp, lambda: secret(config.smtp, "smtp"), now=rt.clock) \
+    stop = _Stop()
+    sending = WhilePolling(rt.store, config.smtp, lambda: secret(config.smtp, "smtp"), now=rt.clock, stop=stop) \
         if config.smtp.host else None
     progress = _Progress()
-    stop = _Stop()
 
     def done(outcome: pipeline.Outcome) -> None:
         progress.advance(outcome)
-        if sending is not None and not stop.is_set():
+        if sending is not None:
             sending.after(outcome.queued)
 
     try:
@@ -178,7 +187,8 @@ def poll(ctx: click.Context, once: bool) -> None:
 
 
 class _Stop(threading.Event):
-    """Set by SIGTERM or SIGINT: the poll ends between two groups of mail, nothing in hand is cut off.
+    """Set by SIGTERM or SIGINT: a poll ends between two groups of mail, sending once the mails on their
+    way are answered; nothing in hand is cut off.
 
     Without it either signal ended the process wherever it was: nothing was lost
     (each mail is one transaction, flagged only after its commit), but the

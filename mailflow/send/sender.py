@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,19 +128,22 @@ def send_pending(
     now: Callable[[], datetime],
     limit: int | None = None,
     within: float | None = None,
+    stop: threading.Event | None = None,
 ) -> SendReport:
     """Send every due outbox row (at most ``limit``), oldest first, over up to ``smtp.connections`` connections.
 
     ``within``: seconds after which no further mail is begun (the mails on
     their way finish; the rows claimed and not begun are given back), so a
     caller holding a lease can bound a turn of sending whatever the relay's pace.
+    ``stop``, once set (a signal), ends the batch the same way: a mail is
+    never cut off half sent, and nothing claimed waits out its lease.
 
     Raises ConfigError (nothing touched) for an unusable configuration and
     StoreError when the database fails; SMTP trouble is reported, not raised.
     """
     mail_from = envelope_sender(config)
     batch = _Batch(store, now, limit, config.connections,
-                   until=None if within is None else monotonic() + within)
+                   until=None if within is None else monotonic() + within, stop=stop)
     try:
         asyncio.run(_send_all(batch, config, password, mail_from))
     finally:
@@ -156,8 +160,9 @@ class _Batch:
     """The rows claimed and not yet tried, what is on its way, and the tally, shared by the connections."""
 
     def __init__(self, store: Store, now: Callable[[], datetime], limit: int | None, connections: int, *,
-                 until: float | None = None) -> None:
+                 until: float | None = None, stop: threading.Event | None = None) -> None:
         self.store, self.now, self.limit, self.connections, self.until = store, now, limit, connections, until
+        self.stop = stop
         self.claimed: list[_Claim] = []  # taken under a lease, not yet tried, oldest first
         self.sending: set[str] = set()  # recipients of the mails on their way now
         # A row deferred by a minute must not come round again in a long batch. (Rows sent or failed
@@ -177,7 +182,7 @@ class _Batch:
     async def take(self) -> _Claim | None:
         """The oldest claimed mail none of whose recipients is being sent to; None when the batch is over."""
         while not (self.stopped or self.broken) and (self.limit is None or self.tried < self.limit) \
-                and (self.until is None or monotonic() < self.until):
+                and (self.until is None or monotonic() < self.until) and not (self.stop and self.stop.is_set()):
             claim = self._first_free()
             if claim is not None:
                 self.claimed.remove(claim)

@@ -24,6 +24,7 @@ the poll; the sending after it tries again and reports the error as before.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -42,10 +43,12 @@ class WhilePolling:
     """Call ``after`` as each mail is done during the poll, ``finish`` once after it."""
 
     def __init__(self, store: Store, config: SmtpConfig, password: Callable[[], str], *,
-                 now: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic,
+                 stop: threading.Event | None = None) -> None:
         """``password`` is asked for at the first turn: a missing secret must not stop the poll itself
         (the mail is recorded and its replies wait in the outbox), only the sending."""
         self.store, self.config, self.password, self.now, self.monotonic = store, config, password, now, monotonic
+        self.stop = stop  # set (a signal): a turn under way begins no further mail, and no turn starts
         self._last = -float("inf")  # the first reply goes at once; then a turn every send_while_polling s
         self._waiting = False  # a reply was queued since the last turn
         self._stopped_at: float | None = None  # when the relay last stopped a turn
@@ -59,11 +62,12 @@ class WhilePolling:
         ``send_while_polling`` seconds have gone by, and the relay is not resting.
         """
         self._waiting = self._waiting or queued > 0
-        if (not self._waiting or self._failed or self._resting()
+        if (not self._waiting or self._failed or self._resting() or (self.stop and self.stop.is_set())
                 or self.monotonic() - self._last < self.config.send_while_polling):
             return
         try:
-            report = send_pending(self.store, self.config, self.password(), now=self.now, within=TURN_SECONDS)
+            report = send_pending(self.store, self.config, self.password(), now=self.now, within=TURN_SECONDS,
+                                  stop=self.stop)
         except MailflowError as err:  # a secret or setting missing, the database down: ``finish`` raises it
             report, self._failed = SendReport(stopped=str(err)), True
         self._turns.append(report)
