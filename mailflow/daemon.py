@@ -185,7 +185,8 @@ def _send_loop(rt: Runtime, stop: threading.Event, wake: threading.Event, option
 
     def once() -> None:
         wake.clear()
-        report = send_pending(rt.store, rt.config.smtp, password, now=rt.clock)
+        # A long outbox does not hold up a SIGTERM: the mails on their way finish, the rest is given back.
+        report = send_pending(rt.store, rt.config.smtp, password, now=rt.clock, stop=stop)
         if report.sent or report.deferred or report.failed:
             log.info("outbox: %s", report.summary())
         for line in report.lines:
