@@ -299,8 +299,11 @@ timeout = 5
     return config_file
 
 
-def mailbox_table(server: DovecotServer, *, name: str = "bugs", user: str = BUGS, extra: str = "") -> str:
-    """A ``[[mailboxes]]`` table for another user of this server (``configure_mailbox(mailboxes=...)``)."""
+def mailbox_table(server: DovecotServer, *, name: str = "bugs", user: str = BUGS, password_env: str = "",
+                  extra: str = "") -> str:
+    """A ``[[mailboxes]]`` table for another user of this server (``configure_mailbox(mailboxes=...)``);
+    ``password_env`` names the variable holding the password instead of writing it in."""
+    secret = f'password_env = "{password_env}"' if password_env else f'password = "{server.users[user]}"'
     return f"""
 [[mailboxes]]
 name = "{name}"
@@ -308,7 +311,7 @@ host = "127.0.0.1"
 port = {server.port}
 security = "none"
 username = "{user}"
-password = "{server.users[user]}"
+{secret}
 {extra}"""
 
 def without_sending(config_file: Path) -> Path:

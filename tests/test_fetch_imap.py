@@ -474,16 +474,8 @@ def test_a_uidvalidity_change_reads_the_folder_again_without_duplicates(
 # Several mailboxes
 def test_two_mailboxes_in_one_config_each_keep_their_own_state(
         config_file: Path, dovecot: DovecotServer) -> None:
-    config = _configure(config_file, dovecot, None, imap='name = "support"\n', mailboxes=f"""
-[[mailboxes]]
-name = "bugs"
-host = "127.0.0.1"
-port = {dovecot.port}
-security = "none"
-username = "{BUGS}"
-password_env = "MF_TEST_BUGS_PASSWORD"
-processed_folder = "done"
-""")
+    config = _configure(config_file, dovecot, None, imap='name = "support"\n', mailboxes=mailbox_table(
+        dovecot, password_env="MF_TEST_BUGS_PASSWORD", extra='processed_folder = "done"\n'))
     os.environ["MF_TEST_BUGS_PASSWORD"] = dovecot.users[BUGS]
     try:
         dovecot.append_many("INBOX", [_mail(1), _mail(2)])
