@@ -52,33 +52,38 @@ def items_for_month(session: Session, month: str, tz: ZoneInfo, *, descriptions:
     end = datetime.combine(last, time(0), tzinfo=tz) + _DAY
     r = Requirement
     in_month = select(r.id).where(r.submitted_at >= start, r.submitted_at < end)
-    acked = _first(session, select(Outbox.requirement_id, func.min(func.coalesce(Outbox.sent_at, Outbox.created_at)))
-                   .where(Outbox.requirement_id.in_(in_month), Outbox.status != "blocked",
-                          or_(*(Outbox.template.like(f"%/{name}") for name in ACK_TEMPLATES)))
-                   .group_by(Outbox.requirement_id))
-    planned = _first(session, select(Event.requirement_id, func.min(Event.at))
-                     .where(Event.requirement_id.in_(in_month), Event.kind.in_(("plan_proposed", "plan_confirmed")))
-                     .group_by(Event.requirement_id))
-    breaches = dict(session.execute(
-        select(SlaNotice.requirement_id, func.count())
-        .where(SlaNotice.requirement_id.in_(in_month), SlaNotice.kind.in_(("escalation", "breach")))
-        .group_by(SlaNotice.requirement_id)).all())
+    acked = (select(Outbox.requirement_id.label("id"),
+                    func.min(func.coalesce(Outbox.sent_at, Outbox.created_at)).label("at"))
+             .where(Outbox.requirement_id.in_(in_month), Outbox.status != "blocked",
+                    or_(*(Outbox.template.like(f"%/{name}") for name in ACK_TEMPLATES)))
+             .group_by(Outbox.requirement_id).subquery())
+    planned = (select(Event.requirement_id.label("id"), func.min(Event.at).label("at"))
+               .where(Event.requirement_id.in_(in_month), Event.kind.in_(("plan_proposed", "plan_confirmed")))
+               .group_by(Event.requirement_id).subquery())
+    breaches = (select(SlaNotice.requirement_id.label("id"), func.count().label("n"))
+                .where(SlaNotice.requirement_id.in_(in_month), SlaNotice.kind.in_(("escalation", "breach")))
+                .group_by(SlaNotice.requirement_id).subquery())
     description = _DESCRIPTION if descriptions else literal("")
+    # The first acknowledgement, the first plan and the breaches come joined to each row, not as
+    # dictionaries of the whole month beside it: those were a third of the month's memory at its peak.
     rows = session.execute(
         select(r.id, r.status, r.type, r.priority, r.customer, r.customer_key, r.customer_stage, r.customer_tier,
                r.submitter_name, r.submitter_email, r.language, r.subject, description, r.submitted_at,
-               r.completed_at, r.verification, r.satisfaction)
+               acked.c.at, planned.c.at, r.completed_at, breaches.c.n, r.verification, r.satisfaction)
+        .outerjoin(acked, acked.c.id == r.id).outerjoin(planned, planned.c.id == r.id)
+        .outerjoin(breaches, breaches.c.id == r.id)
         .where(r.submitted_at >= start, r.submitted_at < end).order_by(r.id)
         .execution_options(yield_per=1000))  # read as the items are made: not all the rows, then all the items
     one = _shared()
     return [Item(id=id_, status=one(status), type=one(type_), priority=one(priority), customer=one(customer),
                  customer_key=one(key), stage=one(stage), tier=one(tier), submitter_name=one(name) or "",
                  submitter_email=one(email) or "", language=one(language), subject=subject or "",
-                 description=description or "", submitted_at=submitted, acknowledged_at=acked.get(id_),
-                 planned_at=planned.get(id_), closed_at=completed, breaches=int(breaches.get(id_, 0)),
+                 description=description or "", submitted_at=submitted, acknowledged_at=_aware(acked_at),
+                 planned_at=_aware(planned_at), closed_at=completed, breaches=int(missed or 0),
                  verification=one(verification), satisfaction=one(satisfaction))
             for (id_, status, type_, priority, customer, key, stage, tier, name, email, language, subject,
-                 description, submitted, completed, verification, satisfaction) in rows]
+                 description, submitted, acked_at, planned_at, completed, missed, verification, satisfaction)
+            in rows]
 
 
 def _shared() -> Callable[[str | None], str | None]:
@@ -97,16 +102,13 @@ def _shared() -> Callable[[str | None], str | None]:
     return one
 
 
-def _first(session: Session, query) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
-    """requirement -> earliest time; SQLite returns MIN() of a timestamp as text, so parse it back."""
-    found: dict[str, datetime] = {}
-    for requirement_id, value in session.execute(query).all():
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        found[requirement_id] = value
-    return found
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An earliest time as UTC; SQLite may give MIN() of a timestamp back as text, so parse it."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
 
 
 def descriptions_of(session: Session, ids: list[str]) -> dict[str, str]:
