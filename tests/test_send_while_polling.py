@@ -1,9 +1,10 @@
 """`poll --once` answers as it goes: the first client of a long backlog hears back at once.
 
 The demo inbox queues 29 replies; a real SMTP server on loopback reads
-what went over the wire; a pretend clock decides when a turn is due. The last
-test is the whole thing: a real Dovecot, `poll --once`, and the first reply
-out before the last mail was even recorded.
+what went over the wire; a pretend clock decides when a turn is due. Two
+tests are the whole thing, with a real Dovecot: `poll --once` with the first
+reply out before the last mail was even recorded, and a poll killed while
+it sends. The last says what a stop (a signal) does to a batch of sending.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from sqlalchemy import func, select
 from mailflow.cli import cli as mailflow_cli
 from mailflow.config import load_config, secret
 from mailflow.errors import ConfigError
+from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.send import sender, while_polling
 from mailflow.send.while_polling import WhilePolling
 from mailflow.store.session import Store, open_store
-from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.store.tables import Message, Outbox
 
 from conftest import DEMO_INBOX, NOW
-from dovecot_server import DovecotServer
-from dovecot_server import configure_mailbox
+from dovecot_server import DovecotServer, configure_mailbox
 from smtp_sink import SmtpSink
 
 QUEUED = 29  # replies the demo inbox queues
