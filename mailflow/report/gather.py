@@ -14,7 +14,7 @@ of thousands of requirements is read in well under a second. What counts:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, literal, or_, select
@@ -78,8 +78,8 @@ def items_for_month(session: Session, month: str, tz: ZoneInfo, *, descriptions:
     return [Item(id=id_, status=one(status), type=one(type_), priority=one(priority), customer=one(customer),
                  customer_key=one(key), stage=one(stage), tier=one(tier), submitter_name=one(name) or "",
                  submitter_email=one(email) or "", language=one(language), subject=subject or "",
-                 description=description or "", submitted_at=submitted, acknowledged_at=_aware(acked_at),
-                 planned_at=_aware(planned_at), closed_at=completed, breaches=int(missed or 0),
+                 description=description or "", submitted_at=submitted, acknowledged_at=acked_at,
+                 planned_at=planned_at, closed_at=completed, breaches=int(missed or 0),
                  verification=one(verification), satisfaction=one(satisfaction))
             for (id_, status, type_, priority, customer, key, stage, tier, name, email, language, subject,
                  description, submitted, acked_at, planned_at, completed, missed, verification, satisfaction)
@@ -100,15 +100,6 @@ def _shared() -> Callable[[str | None], str | None]:
         return None if value is None else seen.setdefault(value, value)
 
     return one
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """An earliest time as UTC; SQLite may give MIN() of a timestamp back as text, so parse it."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def descriptions_of(session: Session, ids: list[str]) -> dict[str, str]:
