@@ -42,6 +42,16 @@ timeout = 60
 """
 
 
+def smtp_section(sink: Any, sender: str, extra: str = "") -> str:
+    """The ``[smtp]`` table for a ``tests/smtp_sink.SmtpSink`` on loopback, mail sent as ``sender``."""
+    return f"""
+[smtp]
+host = "{sink.host}"
+port = {sink.port}
+security = "none"
+from_address = "{sender}"
+{extra}"""
+
 def save_result(name: str, result: dict, *, full: bool) -> Path:
     """results/NAME.json for a run at the benchmark's own size; a quick run (a smaller N from the
     environment) goes to results/NAME-quick.json instead, so it never overwrites the figures of a full run."""

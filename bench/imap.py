@@ -65,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
-from common import config_text, imap_section, save_result  # noqa: E402
+from common import config_text, imap_section, save_result, smtp_section  # noqa: E402
 from dovecot_server import BUGS, SUPPORT, DovecotServer, free_port  # noqa: E402
 from generate import expected, iter_mails  # noqa: E402
 from ingest import floor  # noqa: E402
@@ -165,14 +165,8 @@ def main() -> int:
             print(f"  bare IMAPClient fetch: {bare_n} mails, {bare_bytes / 1e6:.0f} MB in {bare_s:.1f} s = "
                   f"{before:,.0f} msg/s", flush=True)
             config = work / "mailflow.toml"
-            config.write_text(config_text(work, imap_section(server, SUPPORT) + f"""
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-security = "none"
-from_address = "{SUPPORT}"
-timeout = 60
-"""))
+            config.write_text(config_text(work, imap_section(server, SUPPORT)
+                                          + smtp_section(sink, SUPPORT, "timeout = 60\n")))
             seconds, figures, stderr, started = mailflow_poll(config, work)
             arrivals = sorted(r.at - started for r in sink.received)
             again_s, again_n, _ = bare_fetch(server, BUGS)

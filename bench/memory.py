@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
-from common import config_text, imap_section, save_result  # noqa: E402
+from common import config_text, imap_section, save_result, smtp_section  # noqa: E402
 from generate import write  # noqa: E402
 
 TARGET_MB = 200
@@ -218,13 +218,7 @@ def imap_case(work: Path, mails: int, megabytes: float) -> tuple[float, float, s
             largest = max(largest, len(raw))
             server.append("INBOX", raw)
         config = work / "imap" / "mailflow.toml"
-        config.write_text(config_text(work / "imap", imap_section(server, SUPPORT) + f"""
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-security = "none"
-from_address = "{SUPPORT}"
-"""))
+        config.write_text(config_text(work / "imap", imap_section(server, SUPPORT) + smtp_section(sink, SUPPORT)))
         child(config, "upgrade")
         own, together, out = child(config, "poll")
     finally:
