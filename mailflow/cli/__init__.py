@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -89,11 +91,15 @@ def runtime_for(config: Config, now: datetime | None = None) -> pipeline.Runtime
 
 
 def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
-                 on_outcome: Callable[[pipeline.Outcome], None] | None = None) -> tuple[pipeline.Counts, int]:
+                 on_outcome: Callable[[pipeline.Outcome], None] | None = None,
+                 stop: threading.Event | None = None) -> tuple[pipeline.Counts, int]:
     """Process every mail under ``paths``; bad mail is quarantined, the batch goes on.
 
     Returns the outcomes counted (``on_outcome`` sees each one as it comes)
-    and how many sources could not be read at all.
+    and how many sources could not be read at all. ``stop``, once set, ends
+    the work after the batch in hand is committed: a backlog of files stopped
+    by systemd or ^C keeps what it did, and running the same paths again
+    takes the rest (what is in is recognised and skipped).
     """
     counts = pipeline.Counts()
     unreadable = 0
@@ -116,13 +122,16 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
 
     groups = pipeline.batches(readable(), lambda item: len(item[0]))
     store = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-    for batch, parsed in parse_ahead(groups, lambda item: item[0], store=store):
-        for outcome in pipeline.process_batch(batch, rt, parsed):
-            done(outcome)
-            if outcome.kind == pipeline.FAILED:
-                click.echo(outcome.line(), err=True)
-            elif verbose:
-                click.echo(outcome.line())
+    with closing(parse_ahead(groups, lambda item: item[0], store=store)) as ahead:  # closed: its pool ends now
+        for batch, parsed in ahead:
+            if stop is not None and stop.is_set():
+                break  # the batches read or parsed ahead are dropped: nothing of them was recorded
+            for outcome in pipeline.process_batch(batch, rt, parsed):
+                done(outcome)
+                if outcome.kind == pipeline.FAILED:
+                    click.echo(outcome.line(), err=True)
+                elif verbose:
+                    click.echo(outcome.line())
     return counts, unreadable
 
 

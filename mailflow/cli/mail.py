@@ -25,10 +25,20 @@ from mailflow.views import outbox_json, table_lines
 @click.option("-v", "--verbose", is_flag=True, help="One line per mail, not just failures.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[str, ...], verbose: bool) -> None:
-    """Ingest .eml files, directories of them, Maildirs or mbox files."""
+    """Ingest .eml files, directories of them, Maildirs or mbox files.
+
+    SIGTERM or SIGINT ends the run after the batch of mails in hand (a second one at once);
+    the same command again ingests the rest, skipping what is already in.
+    """
     rt = runtime_for(config_of(ctx))
-    counts, unreadable = ingest_paths(rt, list(paths), verbose)
+    stop = _Stop()
+    with stop.on_signals():
+        counts, unreadable = ingest_paths(rt, list(paths), verbose, stop=stop)
     click.echo(summary(counts))
+    if stop.signal:
+        click.echo(f"stopped by {stop.signal.name}: the same command again ingests the rest "
+                   f"(mail already in is recognised and skipped)", err=True)
+        ctx.exit(128 + stop.signal)
     if unreadable:
         ctx.exit(1)  # a path the user named could not be read: say so in the exit status too
 
@@ -187,8 +197,8 @@ def poll(ctx: click.Context, once: bool) -> None:
 
 
 class _Stop(threading.Event):
-    """Set by SIGTERM or SIGINT: a poll ends between two groups of mail, sending once the mails on their
-    way are answered; nothing in hand is cut off.
+    """Set by SIGTERM or SIGINT: a poll or an ingest ends between two groups of mail, sending once the
+    mails on their way are answered; nothing in hand is cut off.
 
     Without it either signal ended the process wherever it was: nothing was lost
     (each mail is one transaction, flagged only after its commit), but the

@@ -1,0 +1,88 @@
+"""`mailflow ingest` of a backlog of files: stopped by a signal, it keeps what it did and says so;
+the same command again takes the rest and nothing twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from mailflow import pipeline
+from mailflow.cli import cli as mailflow_cli
+from mailflow.config import load_config
+from mailflow.store.session import open_store
+from mailflow.store.tables import Outbox
+
+from conftest import ROOT
+
+AFTER_THE_MAIL = "2026-12-01T10:00:00+08:00"  # the generated mail is dated 2-30 November
+
+
+def _bench_generator():  # noqa: ANN202
+    """bench/generate.py: seeded, real-looking support mail, with what each should become (bench/ is no package)."""
+    spec = importlib.util.spec_from_file_location("mailflow_bench_generate", ROOT / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _to_send(config: Path) -> int:
+    """Mails in the outbox to be sent (a reply the guard held is not one)."""
+    store = open_store(load_config(config).database_url)
+    try:
+        with store.session() as session:
+            return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "blocked")) or 0
+    finally:
+        store.close()
+
+
+def _summary(line: str) -> dict[str, int]:
+    """`120 mail(s): 80 new, 20 follow-up, …; 150 reply(ies) queued` -> {"mail(s)": 120, "new": 80, …}."""
+    head, _, tail = line.partition(": ")
+    found = {"mail(s)": int(head.split()[0])}
+    for part in tail.replace(";", ",").split(","):
+        number, _, name = part.strip().partition(" ")
+        found[name] = int(number)
+    return found
+
+
+def test_sigterm_ends_an_ingest_between_two_batches_and_the_same_command_takes_the_rest(
+        config_file: Path, tmp_path: Path) -> None:
+    total = 4 * pipeline.BATCH_MAILS
+    backlog = tmp_path / "backlog"
+    generator = _bench_generator()
+    _, metas = generator.write_with_meta(backlog, total, seed=11)
+    meant = {kind.replace("_", "-"): n for kind, n in generator.expected(metas).items()}
+    env = {**os.environ, "MAILFLOW_NOW": AFTER_THE_MAIL}
+    mailflow = Path(sys.executable).parent / "mailflow"
+    child = subprocess.Popen([str(mailflow), "--config", str(config_file), "ingest", "-v", str(backlog)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert all(child.stdout.readline() for _ in range(5)), "ingest ended before it could be stopped"
+        child.send_signal(signal.SIGTERM)  # as systemd stops a unit: by its PID
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM: the same command again ingests the rest" in err
+    first = _summary(out.strip().splitlines()[-1])
+    assert pipeline.BATCH_MAILS <= first["mail(s)"] < total, "stopped in the middle of the backlog"
+    assert first["duplicate"] == first["failed"] == 0
+    assert _to_send(config_file) == first["reply(ies) queued"]  # what it said it did is what is in
+
+    rest = CliRunner().invoke(mailflow_cli, ["--config", str(config_file), "ingest", str(backlog)], obj={},
+                              env={"MAILFLOW_NOW": AFTER_THE_MAIL})
+    assert rest.exit_code == 0, rest.output
+    second = _summary(rest.stdout.strip().splitlines()[-1])
+    assert second["mail(s)"] == total
+    assert second["duplicate"] == first["mail(s)"]  # each mail taken before is known: none twice
+    assert {kind: first[kind] + second[kind] for kind in meant} == meant  # and none lost: as one run would end
+    assert _to_send(config_file) == first["reply(ies) queued"] + second["reply(ies) queued"]
