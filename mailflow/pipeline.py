@@ -381,7 +381,8 @@ def _submitted_at(mail: ParsedMail, now: datetime) -> datetime:
 
 
 def _untagged(mail: ParsedMail) -> ParsedMail:
-    return replace(mail, subject=strip_tags(mail.subject))
+    subject = strip_tags(mail.subject)
+    return mail if subject == mail.subject else replace(mail, subject=subject)  # a copy only when it differs
 
 
 def preview(mail: ParsedMail, rt: Runtime) -> tuple[Decision, list[Draft]]:

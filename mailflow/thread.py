@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from mailflow.parse.model import ParsedMail
 
 TAG_RE = re.compile(r"\[\s*(REQ-\d{6}-\d{3,})\s*\]", re.IGNORECASE)
+_SPACES = re.compile(r"\s{2,}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def thread_keys(mail: ParsedMail) -> ThreadKeys:
 
 def strip_tags(subject: str) -> str:
     """The subject without our tags, for showing and for the record."""
-    return re.sub(r"\s{2,}", " ", TAG_RE.sub("", subject)).strip()
+    return _SPACES.sub(" ", TAG_RE.sub("", subject)).strip()
 
 
 def references_for_reply(mail: ParsedMail) -> tuple[str, ...]:

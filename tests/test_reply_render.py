@@ -250,3 +250,18 @@ def test_no_shipped_template_ever_renders_a_committal_phrase():
                 hit = re.search(pattern, f"{draft.subject}\n{draft.text}\n{draft.html or ''}", re.IGNORECASE)
                 assert hit is None, f"{draft.template} ({stage}/{type_}/{event}) says {hit.group(0)!r}"
     assert seen == set(REQUIRED)
+
+
+def test_tidying_a_render_collapses_blank_runs_exactly_as_the_regex_it_replaced():
+    """``_tidy`` runs on every render; it was ``re.sub(r"\\n{3,}", "\\n\\n", …)`` and must give the same text."""
+    def by_regex(text: str) -> str:
+        lines = [line.rstrip() for line in text.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+    pieces = ["\n", " \n", "\t\n", "您好，", "Dear Ms. Chen,", "  ", "\r\n", "x"]
+    for size in range(1, 7):
+        for combo in itertools.product(pieces, repeat=size) if size <= 4 else itertools.islice(
+                itertools.product(pieces, repeat=size), 0, None, 97):
+            text = "".join(combo)
+            assert render._tidy(text) == by_regex(text), repr(text)
+    assert render._tidy("a\n\n\n\n\n\n\nb   \n") == "a\n\nb\n"
