@@ -3,12 +3,14 @@ MAILFLOW_TEST_DATABASE_URL is set), a fixed clock, and the CLI runner."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,6 +48,31 @@ def recorded_statements(target: object) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(target, "before_cursor_execute", seen)
+
+
+def bench_generator() -> ModuleType:
+    """``bench/generate.py``: seeded, real-looking support mail, and what each should become (bench/ is no package)."""
+    spec = importlib.util.spec_from_file_location("mailflow_bench_generate", ROOT / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def outbox_to_send(config: Path) -> int:
+    """Mails in the outbox of ``config``'s database that are to be sent (a reply the guard held is not one)."""
+    from sqlalchemy import func, select
+
+    from mailflow.config import load_config
+    from mailflow.store.session import open_store
+    from mailflow.store.tables import Outbox
+
+    store = open_store(load_config(config).database_url)
+    try:
+        with store.session() as session:
+            return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "blocked")) or 0
+    finally:
+        store.close()
 
 
 def _backends() -> list[str]:

@@ -3,7 +3,6 @@ the same command again takes the rest and nothing twice."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import signal
@@ -12,35 +11,13 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import func, select
 
 from mailflow import pipeline
 from mailflow.cli import cli as mailflow_cli
-from mailflow.config import load_config
-from mailflow.store.session import open_store
-from mailflow.store.tables import Outbox
 
-from conftest import ROOT
+from conftest import bench_generator, outbox_to_send
 
 AFTER_THE_MAIL = "2026-12-01T10:00:00+08:00"  # the generated mail is dated 2-30 November
-
-
-def _bench_generator():  # noqa: ANN202
-    """bench/generate.py: seeded, real-looking support mail, with what each should become (bench/ is no package)."""
-    spec = importlib.util.spec_from_file_location("mailflow_bench_generate", ROOT / "bench" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _to_send(config: Path) -> int:
-    """Mails in the outbox to be sent (a reply the guard held is not one)."""
-    store = open_store(load_config(config).database_url)
-    try:
-        with store.session() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "blocked")) or 0
-    finally:
-        store.close()
 
 
 def _summary(line: str) -> dict[str, int]:
@@ -57,7 +34,7 @@ def test_sigterm_ends_an_ingest_between_two_batches_and_the_same_command_takes_t
         config_file: Path, tmp_path: Path) -> None:
     total = 4 * pipeline.BATCH_MAILS
     backlog = tmp_path / "backlog"
-    generator = _bench_generator()
+    generator = bench_generator()
     files, metas = generator.write_with_meta(backlog, total, seed=11)
     sizes = [file.stat().st_size for file in files]
     ends = list(itertools.accumulate(len(batch) for batch in pipeline.batches(sizes, lambda size: size)))
@@ -79,7 +56,7 @@ def test_sigterm_ends_an_ingest_between_two_batches_and_the_same_command_takes_t
     first = _summary(out.strip().splitlines()[-1])
     assert first["mail(s)"] in ends[:-1], f"stopped after {first['mail(s)']} mails: not where a batch ends {ends}"
     assert first["duplicate"] == first["failed"] == 0
-    assert _to_send(config_file) == first["reply(ies) queued"]  # what it said it did is what is in
+    assert outbox_to_send(config_file) == first["reply(ies) queued"]  # what it said it did is what is in
 
     rest = CliRunner().invoke(mailflow_cli, ["--config", str(config_file), "ingest", str(backlog)], obj={},
                               env={"MAILFLOW_NOW": AFTER_THE_MAIL})
@@ -88,4 +65,4 @@ def test_sigterm_ends_an_ingest_between_two_batches_and_the_same_command_takes_t
     assert second["mail(s)"] == total
     assert second["duplicate"] == first["mail(s)"]  # each mail taken before is known: none twice
     assert {kind: first[kind] + second[kind] for kind in meant} == meant  # and none lost: as one run would end
-    assert _to_send(config_file) == first["reply(ies) queued"] + second["reply(ies) queued"]
+    assert outbox_to_send(config_file) == first["reply(ies) queued"] + second["reply(ies) queued"]

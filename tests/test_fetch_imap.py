@@ -8,7 +8,6 @@ Nothing is mocked at the protocol level.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import undefer
 
@@ -35,7 +34,7 @@ from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.store.session import open_store
 from mailflow.store.tables import ImapFolder, Message, Outbox
 
-from conftest import DEMO_INBOX, MAIL, NOW, ROOT
+from conftest import DEMO_INBOX, MAIL, NOW, ROOT, bench_generator, outbox_to_send
 from dovecot_server import BUGS, SUPPORT, DovecotServer
 from dovecot_server import configure_mailbox as _configure
 from dovecot_server import mailbox_table, without_sending
@@ -44,15 +43,7 @@ from smtp_sink import SmtpSink
 SEEN = b"\\Seen"
 
 
-def _generator():  # noqa: ANN202
-    """bench/generate.py: seeded, real-looking support mail (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("mailflow_bench_generate", ROOT / "bench" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate
-
-
-generate = _generator()
+generate = bench_generator().generate
 
 
 def _poll(config: Path, *, expect: int | None = 0, args: tuple[str, ...] = ("--once",), now: datetime = NOW) -> Result:
@@ -75,15 +66,6 @@ def _incoming(config: Path) -> list[Message]:
         with store.session() as session:
             return list(session.scalars(select(Message).options(undefer(Message.raw))  # read after the session
                                         .where(Message.direction == "in").order_by(Message.id)))
-    finally:
-        store.close()
-
-
-def _outbox_count(config: Path) -> int:
-    store = open_store(load_config(config).database_url)
-    try:
-        with store.session() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "blocked")) or 0
     finally:
         store.close()
 
@@ -116,7 +98,7 @@ def test_a_backlog_of_200_mails_is_stored_answered_and_flagged_once(
     stored = _incoming(config)
     assert len(stored) == 200
     assert {m.source for m in stored} == {f"imap:default/INBOX#{uid}" for uid in range(1, 201)}
-    assert first["sent"] == _outbox_count(config) == len(smtp_sink.received) > 0
+    assert first["sent"] == outbox_to_send(config) == len(smtp_sink.received) > 0
     assert set(smtp_sink.count_by_message_id().values()) == {1}
     flags = dovecot.flags("INBOX")
     assert len(flags) == 200 and all(SEEN in f for f in flags.values())  # nothing deleted, all marked done
@@ -143,7 +125,7 @@ def test_a_relay_that_is_down_after_the_poll_costs_one_attempt_and_loses_nothing
             rows = session.execute(select(Outbox.status, Outbox.attempts)).all()
     finally:
         store.close()
-    assert len(rows) == _outbox_count(config) >= 120 and {status for status, _ in rows} == {"pending"}
+    assert len(rows) == outbox_to_send(config) >= 120 and {status for status, _ in rows} == {"pending"}
     assert sum(attempts for _, attempts in rows) == 1  # the first mail met the closed port; the rest wait
 
     smtp_sink.start()
@@ -359,7 +341,7 @@ def test_sigkill_in_the_middle_of_a_batch_then_restart_processes_every_mail_exac
     assert rest["fetched"] - rest["duplicates"] == total - cut
     assert rest["duplicates"] <= pipeline.BATCH_MAILS
     assert all(SEEN in f for f in dovecot.flags().values())
-    assert len(smtp_sink.received) == _outbox_count(config)
+    assert len(smtp_sink.received) == outbox_to_send(config)
     assert set(smtp_sink.count_by_message_id().values()) == {1}
 
 
@@ -392,7 +374,7 @@ def test_sigterm_ends_the_poll_between_two_groups_and_the_next_poll_takes_over_a
     assert rest["fetched"] == total - first["fetched"] and rest["duplicates"] == 0  # checkpointed to the last mail
     assert len(_incoming(config)) == total
     assert all(SEEN in f for f in dovecot.flags().values())
-    assert first["sent"] + rest["sent"] == len(smtp_sink.received) == _outbox_count(config)
+    assert first["sent"] + rest["sent"] == len(smtp_sink.received) == outbox_to_send(config)
     assert set(smtp_sink.count_by_message_id().values()) == {1}  # nothing on its way was cut off
 
 
