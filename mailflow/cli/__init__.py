@@ -122,7 +122,8 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
 
     groups = pipeline.batches(readable(), lambda item: len(item[0]))
     store = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-    with closing(parse_ahead(groups, lambda item: item[0], store=store)) as ahead:  # closed: its pool ends now
+    ahead = parse_ahead(groups, lambda item: item[0], store=store, stop=stop)
+    with closing(ahead):  # closed on leaving early too: its pool ends now
         for batch, parsed in ahead:
             if stop is not None and stop.is_set():
                 break  # the batches read or parsed ahead are dropped: nothing of them was recorded
@@ -132,6 +133,8 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
                     click.echo(outcome.line(), err=True)
                 elif verbose:
                     click.echo(outcome.line())
+            if stop is not None and stop.is_set():
+                break  # before asking for the next batch: the signal may have ended its parsing process too
     return counts, unreadable
 
 

@@ -174,16 +174,24 @@ class ImapMailbox:
         if on_backlog is not None:
             on_backlog(len(uids))
         spool_to = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-        ahead = parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to)
+        ahead = parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to,
+                            stop=stop)
+        taken = 0
+
+        def stopped() -> bool:
+            if stop is None or not stop.is_set() or taken == len(uids):
+                return False
+            tally.lines.append(f"{self.name}/{folder}: stopped; {len(uids) - taken} mail(s) left for the next poll")
+            return True
+
         with closing(ahead) as groups:  # a stop leaves the loop early: the parsing process ends with it
-            taken = 0
             for group, parsed in groups:
-                if stop is not None and stop.is_set():
-                    tally.lines.append(f"{self.name}/{folder}: stopped; {len(uids) - taken} mail(s) left "
-                                       f"for the next poll")
+                if stopped():
                     return
                 self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
                 taken += len(group)
+                if stopped():  # before asking for the next group: its parsing process may have died of the signal
+                    return
 
     def _fetched(self, uids: list[int], batch: int,
                  spool_to: tuple[Path, int]) -> Iterator[list[tuple[int, bytes | None]]]:

@@ -108,14 +108,18 @@ def _stored(mail: ParsedMail, root: Path, max_bytes: int) -> ParsedMail:
 
 
 def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], *,
-                processes: int | None = None, store: tuple[Path, int] | None = None
-                ) -> Iterator[tuple[list[T], list[Parsed] | None]]:
+                processes: int | None = None, store: tuple[Path, int] | None = None,
+                stop: threading.Event | None = None) -> Iterator[tuple[list[T], list[Parsed] | None]]:
     """Each group with its mails parsed (in group order), or with None: then the caller parses them.
 
     Groups are pulled from ``groups`` up to IN_FLIGHT ahead of the one
     yielded, so a lazy source (an IMAP fetch) is read ahead by as much. What
     the source raises while read ahead is raised in its place, after the
     groups before it: mail already fetched is still taken.
+
+    ``stop``: the caller's stop signal. Once it is set, a parsing process
+    that died is no news (systemd stopping a unit signals every process in
+    it, Ctrl-C a terminal's whole process group) and is not warned of.
     """
     processes = workers() if processes is None else processes
     source = _in_place(groups)
@@ -145,7 +149,7 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
             try:
                 future = pool.submit(parse_many, [raw_of(item) for item in group], store)
             except Exception as err:  # noqa: BLE001 - a broken pool: parse here from now on
-                log.warning("parsing in another process stopped (%s); parsing here", err)
+                _warn(stop, "parsing in another process stopped (%s); parsing here", err)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
         queue.append((group, future))
@@ -156,9 +160,9 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
         for group in source:
             submit(group)
             if len(queue) > IN_FLIGHT:
-                yield _result(*queue.popleft())
+                yield _result(*queue.popleft(), stop)
         while queue:
-            yield _result(*queue.popleft())
+            yield _result(*queue.popleft(), stop)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -209,11 +213,17 @@ def _ready(group: list[T] | _Raised) -> tuple[list[T], None]:
     return group, None
 
 
-def _result(group: list[T] | _Raised, future: Future[list[Parsed]] | None) -> tuple[list[T], list[Parsed] | None]:
+def _result(group: list[T] | _Raised, future: Future[list[Parsed]] | None,
+            stop: threading.Event | None = None) -> tuple[list[T], list[Parsed] | None]:
     if future is None:
         return _ready(group)
     try:
         return group, future.result()
     except Exception as err:  # noqa: BLE001 - a worker died or a result would not pickle: parse here
-        log.warning("a batch could not be parsed in another process (%s); parsing it here", err)
+        _warn(stop, "a batch could not be parsed in another process (%s); parsing it here", err)
         return group, None
+
+
+def _warn(stop: threading.Event | None, message: str, err: Exception) -> None:
+    """A warning, unless the caller is stopping: then the signal that stops it likely ended the worker."""
+    (log.debug if stop is not None and stop.is_set() else log.warning)(message, err)
