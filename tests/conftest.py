@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +75,28 @@ def outbox_to_send(config: Path) -> int:
             return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "blocked")) or 0
     finally:
         store.close()
+
+
+def stopped_as_systemd_stops(args: list[str], env: dict[str, str],
+                             ready: Callable[[subprocess.Popen[str]], object]) -> tuple[int, str, str]:
+    """Run ``args``, wait for ``ready(child)``, then SIGTERM every process it started: (status, stdout, stderr).
+
+    systemd stopping a unit signals every process in it, and Ctrl-C a
+    terminal's process group, so a child's own helper processes (the parsing
+    process) get the signal too. The child leads a process group of its own,
+    named by its PID: only what this test started is signalled.
+    """
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        ready(child)
+        os.killpg(child.pid, signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    return child.returncode, out, err
 
 
 def _backends() -> list[str]:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from mailflow import pipeline
 from mailflow.cli import cli as mailflow_cli
 
-from conftest import bench_generator, outbox_to_send
+from conftest import bench_generator, outbox_to_send, stopped_as_systemd_stops
 
 AFTER_THE_MAIL = "2026-12-01T10:00:00+08:00"  # the generated mail is dated 2-30 November
 
@@ -41,20 +41,14 @@ def test_sigterm_ends_an_ingest_between_two_batches_and_the_same_command_takes_t
     meant = {kind.replace("_", "-"): n for kind, n in generator.expected(metas).items()}
     env = {**os.environ, "MAILFLOW_NOW": AFTER_THE_MAIL}
     mailflow = Path(sys.executable).parent / "mailflow"
-    child = subprocess.Popen([str(mailflow), "--config", str(config_file), "ingest", "-v", str(backlog)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+
+    def five_lines_out(child: subprocess.Popen[str]) -> None:  # the first batch is committed
         assert child.stdout is not None
         assert all(child.stdout.readline() for _ in range(5)), "ingest ended before it could be stopped"
-        # As systemd stops a unit (every process in it) and Ctrl-C a terminal's process group: the parsing
-        # process gets the signal too. The group is the one this test started, named by the child's PID.
-        os.killpg(child.pid, signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    assert child.returncode == 128 + signal.SIGTERM, err
+
+    status, out, err = stopped_as_systemd_stops(
+        [str(mailflow), "--config", str(config_file), "ingest", "-v", str(backlog)], env, five_lines_out)
+    assert status == 128 + signal.SIGTERM, err
     # One line, and no warning of a parsing process that died: the next batch is not even asked for.
     assert err.strip().splitlines() == ["stopped by SIGTERM: the same command again ingests the rest "
                                         "(mail already in is recognised and skipped)"]

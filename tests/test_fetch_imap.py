@@ -34,7 +34,7 @@ from mailflow.fetch.lease import MAILBOX_LEASE
 from mailflow.store.session import open_store
 from mailflow.store.tables import ImapFolder, Message, Outbox
 
-from conftest import DEMO_INBOX, MAIL, NOW, ROOT, bench_generator, outbox_to_send
+from conftest import DEMO_INBOX, MAIL, NOW, ROOT, bench_generator, outbox_to_send, stopped_as_systemd_stops
 from dovecot_server import BUGS, SUPPORT, DovecotServer
 from dovecot_server import configure_mailbox as _configure
 from dovecot_server import mailbox_table, without_sending
@@ -352,21 +352,14 @@ def test_sigterm_ends_the_poll_between_two_groups_and_the_next_poll_takes_over_a
     dovecot.append_many("INBOX", generate(total, seed=5))
     mailflow = Path(sys.executable).parent / "mailflow"
     env = {**os.environ, "MAILFLOW_NOW": NOW.isoformat()}
-    child = subprocess.Popen([str(mailflow), "--config", str(config), "poll", "--once"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    def twenty_mails_in(child: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 30
         while len(_incoming(config)) < 20 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.05)
-        # As systemd stops a unit: every process in it, the parsing process too (the group this test
-        # started, named by the child's PID).
-        os.killpg(child.pid, signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    assert child.returncode == 128 + signal.SIGTERM, err
+
+    status, out, err = stopped_as_systemd_stops([str(mailflow), "--config", str(config), "poll", "--once"], env,
+                                                twenty_mails_in)
+    assert status == 128 + signal.SIGTERM, err
     assert "in another process" not in err  # its parsing process ended by the same signal is no news
     first = {part.rsplit(" ", 1)[0].strip(): int(part.rsplit(" ", 1)[1]) for part in out.strip().split(" / ")}
     assert 20 <= first["fetched"] < total, "the poll should have been stopped in the middle of the backlog"
