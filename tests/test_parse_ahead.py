@@ -3,6 +3,7 @@ when that process cannot be used."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -131,3 +132,24 @@ def test_a_store_that_cannot_be_written_leaves_the_batch_to_the_caller(tmp_path)
     raws = [(MAIL / "foxmail_zh_bug_attachment.eml").read_bytes()]
     got = list(parse_ahead([raws, raws], lambda raw: raw, processes=1, store=(blocked, 10**9)))
     assert [parsed for _, parsed in got] == [None, None]  # parsed (and its files written) by the caller
+
+
+@pytest.mark.parametrize("processes", [0, 1])
+def test_a_stop_ends_the_groups_after_the_one_in_hand_without_asking_for_the_next(processes: int) -> None:
+    """SIGTERM during a backlog: the caller finishes the group it holds and no further group comes, so
+    a parsing process that died of the same signal is never waited on (or warned of)."""
+    stop = threading.Event()
+    pulled = []
+
+    def source():  # noqa: ANN202
+        for group in GROUPS:
+            pulled.append(group)
+            yield group
+
+    got = []
+    for group, _ in parse_ahead(source(), lambda item: item[0], processes=processes, stop=stop):
+        got.append(group)
+        stop.set()  # the signal comes while this group is being recorded
+    assert got == GROUPS[:1]
+    assert len(pulled) < len(GROUPS)  # the rest of the source was left unread
+    assert list(parse_ahead(GROUPS, lambda item: item[0], processes=processes, stop=stop)) == []  # stopped already

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -122,19 +121,13 @@ def ingest_paths(rt: pipeline.Runtime, paths: list[str], verbose: bool,
 
     groups = pipeline.batches(readable(), lambda item: len(item[0]))
     store = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-    ahead = parse_ahead(groups, lambda item: item[0], store=store, stop=stop)
-    with closing(ahead):  # closed on leaving early too: its pool ends now
-        for batch, parsed in ahead:
-            if stop is not None and stop.is_set():
-                break  # the batches read or parsed ahead are dropped: nothing of them was recorded
-            for outcome in pipeline.process_batch(batch, rt, parsed):
-                done(outcome)
-                if outcome.kind == pipeline.FAILED:
-                    click.echo(outcome.line(), err=True)
-                elif verbose:
-                    click.echo(outcome.line())
-            if stop is not None and stop.is_set():
-                break  # before asking for the next batch: the signal may have ended its parsing process too
+    for batch, parsed in parse_ahead(groups, lambda item: item[0], store=store, stop=stop):  # ends at a stop
+        for outcome in pipeline.process_batch(batch, rt, parsed):
+            done(outcome)
+            if outcome.kind == pipeline.FAILED:
+                click.echo(outcome.line(), err=True)
+            elif verbose:
+                click.echo(outcome.line())
     return counts, unreadable
 
 

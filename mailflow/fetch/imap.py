@@ -174,24 +174,14 @@ class ImapMailbox:
         if on_backlog is not None:
             on_backlog(len(uids))
         spool_to = (rt.config.path(rt.config.paths.attachments), rt.config.general.max_attachment_bytes)
-        ahead = parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to,
-                            stop=stop)
+        ahead = parse_ahead(self._fetched(uids, batch, spool_to), lambda mail: mail[1], store=spool_to, stop=stop)
         taken = 0
-
-        def stopped() -> bool:
-            if stop is None or not stop.is_set() or taken == len(uids):
-                return False
-            tally.lines.append(f"{self.name}/{folder}: stopped; {len(uids) - taken} mail(s) left for the next poll")
-            return True
-
-        with closing(ahead) as groups:  # a stop leaves the loop early: the parsing process ends with it
-            for group, parsed in groups:
-                if stopped():
-                    return
+        with closing(ahead) as groups:  # its parsing process ends here, also when the connection drops
+            for group, parsed in groups:  # fewer than all of them at a stop
                 self._take(rt, group, uidvalidity, tally, on_outcome, parsed)
                 taken += len(group)
-                if stopped():  # before asking for the next group: its parsing process may have died of the signal
-                    return
+        if stop is not None and stop.is_set() and taken < len(uids):
+            tally.lines.append(f"{self.name}/{folder}: stopped; {len(uids) - taken} mail(s) left for the next poll")
 
     def _fetched(self, uids: list[int], batch: int,
                  spool_to: tuple[Path, int]) -> Iterator[list[tuple[int, bytes | None]]]:

@@ -38,6 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
@@ -117,11 +118,25 @@ def parse_ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], 
     the source raises while read ahead is raised in its place, after the
     groups before it: mail already fetched is still taken.
 
-    ``stop``: the caller's stop signal. Once it is set, a parsing process
-    that died is no news (systemd stopping a unit signals every process in
-    it, Ctrl-C a terminal's whole process group) and is not warned of.
+    ``stop``, once set (a signal), ends the groups: the next one is not even
+    asked for, and one that came while it was set is dropped, so the caller
+    stops after the group in hand. systemd stopping a unit signals every
+    process in it, and Ctrl-C a terminal's whole process group: the parsing
+    process dies of the same signal, which is then no news and not warned of.
     """
-    processes = workers() if processes is None else processes
+    ahead = _ahead(groups, raw_of, workers() if processes is None else processes, store, stop)
+    with closing(ahead):  # its pool ends when the groups do, however they end
+        for group in ahead:
+            if stop is not None and stop.is_set():
+                return  # came while the signal did: nothing of it was recorded
+            yield group
+            if stop is not None and stop.is_set():
+                return  # before asking for the next: its parsing process may have died of the signal
+
+
+def _ahead(groups: Iterable[list[T]], raw_of: Callable[[T], bytes | None], processes: int,
+           store: tuple[Path, int] | None, stop: threading.Event | None
+           ) -> Iterator[tuple[list[T], list[Parsed] | None]]:
     source = _in_place(groups)
     first = next(source, None)
     if first is None:
