@@ -52,6 +52,7 @@ security = "none"
 from_address = "{sender}"
 {extra}"""
 
+
 def save_result(name: str, result: dict, *, full: bool) -> Path:
     """results/NAME.json for a run at the benchmark's own size; a quick run (a smaller N from the
     environment) goes to results/NAME-quick.json instead, so it never overwrites the figures of a full run."""

@@ -215,7 +215,8 @@ def main() -> int:
               "mailflow_msgs_per_s": round(ours, 1), "mailflow_seconds": round(seconds, 1),
               "mailflow_summary": figures,
               "first_reply_seconds": None if first_reply is None else round(first_reply, 2),
-              "median_reply_seconds": round(arrivals[len(arrivals) // 2], 2) if arrivals else None, "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
+              "median_reply_seconds": round(arrivals[len(arrivals) // 2], 2) if arrivals else None,
+              "smtp_received": received, "ratio": round(ratio, 4), "target": TARGET,
               "reference_parse_and_insert_msgs_per_s": round(stored, 1),
               "reference_stock_imapclient_msgs_per_s": round(stock, 1),
               "problems": problems, "ok": ok}

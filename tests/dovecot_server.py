@@ -314,6 +314,7 @@ username = "{user}"
 {secret}
 {extra}"""
 
+
 def without_sending(config_file: Path) -> Path:
     """The same configuration beside it, with no SMTP host: a poll records and queues, and sends nothing.
 
